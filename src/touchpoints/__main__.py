@@ -1,0 +1,3 @@
+from touchpoints.cli.main import cli
+
+cli()

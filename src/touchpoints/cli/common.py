@@ -1,0 +1,70 @@
+"""What every command shares: the ``--home`` and ``--json`` options, settings, output, opening the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import click
+
+from touchpoints.collector.loader import Loader
+from touchpoints.config import ConfigError, Settings, load_settings, resolve_home
+from touchpoints.store.backend import StoreBusy
+from touchpoints.store.duckdb import DuckDBBackend, open_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def home_option(func: F) -> F:
+    return click.option(
+        "--home",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Touchpoints home (default: $TOUCHPOINTS_HOME, else ./.touchpoints).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+def settings_for(home: str | None, *, must_exist: bool = True) -> Settings:
+    path = resolve_home(home)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if must_exist and not settings.is_initialised:
+        raise click.ClickException(
+            f"no Touchpoints home at {path}; create one with `touchpoints init --home {path}`"
+        )
+    return settings
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def loaded_store(settings: Settings) -> Iterator[DuckDBBackend]:
+    """The store, with anything still in the spool loaded first (so reads are complete even when no
+    server is running, e.g. after a crash)."""
+    from datetime import timedelta
+
+    loader = Loader(settings.spool_dir, settings.store_path, timedelta(days=settings.dedup_window_days))
+    try:
+        with open_store(settings.store_path) as db:
+            loader.load_pending(db)
+            yield db
+    except StoreBusy as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,0 +1,26 @@
+"""The ``touchpoints`` command group."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from touchpoints import __version__
+from touchpoints.cli.demo import demo
+from touchpoints.cli.events import events
+from touchpoints.cli.init import init
+from touchpoints.cli.keys import keys
+from touchpoints.cli.quarantine import quarantine
+from touchpoints.cli.serve import serve
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="touchpoints")
+def cli() -> None:
+    """Touchpoints: open-source customer tracking on an embedded DuckDB store."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+for command in (init, serve, keys, events, quarantine, demo):
+    cli.add_command(command)

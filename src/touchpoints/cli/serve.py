@@ -1,0 +1,20 @@
+"""``touchpoints serve``: run the collector on an existing home."""
+
+from __future__ import annotations
+
+import click
+
+from touchpoints.cli.common import home_option, settings_for
+
+
+@click.command()
+@home_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(home: str | None, host: str, port: int) -> None:
+    """Serve the collector (Segment-compatible /v1/ endpoints) on an existing home."""
+    from touchpoints.collector.server import make_server
+
+    settings = settings_for(home)
+    click.echo(f"Touchpoints collector for {settings.home} on http://{host}:{port} (API docs at /docs)")
+    make_server(settings, host, port).run()

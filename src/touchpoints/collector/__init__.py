@@ -1,0 +1,10 @@
+"""The HTTP collector: Segment-spec ingest endpoints, write-key auth, limits, the durable spool, the loader.
+
+``app`` builds the ASGI app; ``body`` reads bodies within limits (gzip-bomb safe); ``auth`` finds the write
+key; ``spool`` makes accepted events durable before they are acknowledged; ``loader`` moves them into the
+store; ``server`` runs it all under uvicorn. May import ``config``, ``events``, ``store`` and ``privacy``.
+"""
+
+from touchpoints.collector.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,183 @@
+"""The loader: moves spooled records into the store in Arrow batches, and deletes what it has loaded.
+
+Its position in the spool (segment, byte offset) is kept in the store and updated in the same
+transaction as the rows it loads, so a crash at any moment neither loses nor doubles a record: on
+restart, loading resumes from the last committed position. Any process may run it (the server does, in a
+thread; CLI commands do before they read), because the store lets one writer in at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+
+from touchpoints.collector.spool import list_segments
+from touchpoints.events.model import QuarantinedItem, SpoolRecord, StoredEvent
+from touchpoints.store.backend import Backend, StoreBusy
+from touchpoints.store.duckdb import open_store
+from touchpoints.store.events import AppendResult, append_records, prune_message_ids
+
+log = logging.getLogger(__name__)
+
+_record_decoder = msgspec.json.Decoder(SpoolRecord)
+_records_decoder = msgspec.json.Decoder(list[SpoolRecord])  # type: ignore[valid-type]
+
+MAX_CHUNK_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class Position:
+    seq: int
+    offset: int
+
+
+def decode_lines(chunk: bytes, origin: str) -> list[StoredEvent | QuarantinedItem]:
+    """Decodes newline-terminated spool records; a corrupt line is quarantined, never dropped."""
+    lines = chunk.split(b"\n")[:-1] if chunk.endswith(b"\n") else chunk.split(b"\n")
+    try:
+        return list(_records_decoder.decode(b"[" + b",".join(lines) + b"]"))
+    except msgspec.DecodeError:
+        pass
+    records: list[StoredEvent | QuarantinedItem] = []
+    for number, line in enumerate(lines):
+        try:
+            records.append(_record_decoder.decode(line))
+        except msgspec.DecodeError as exc:
+            records.append(_corrupt(line, f"{origin} record {number}: unreadable spool record ({exc})"))
+    return records
+
+
+def _corrupt(data: bytes, reason: str) -> QuarantinedItem:
+    return QuarantinedItem(
+        quarantine_id="q_" + secrets.token_hex(6),
+        source="spool",
+        origin="spool",
+        received_at=datetime.now(UTC),
+        reason=reason,
+        payload=data.decode("utf-8", errors="replace"),
+    )
+
+
+class Loader:
+    """Loads one home's spool into its store."""
+
+    def __init__(self, spool_dir: Path, store_path: Path, dedup_window: timedelta = timedelta(days=7)) -> None:
+        self.spool_dir = spool_dir
+        self.store_path = store_path
+        self.dedup_window = dedup_window
+        self.totals = AppendResult()
+        self._known: Position | None = None
+        self._last_prune = 0.0
+        self._lock = threading.Lock()
+
+    def has_pending(self) -> bool:
+        """Cheap check (file sizes only) for spooled bytes beyond the last position this loader saw."""
+        if self._known is None:
+            return True
+        for seq, path in list_segments(self.spool_dir):
+            if seq > self._known.seq:
+                return True
+            if seq == self._known.seq:
+                try:
+                    if path.stat().st_size > self._known.offset:
+                        return True
+                except FileNotFoundError:
+                    continue
+        return False
+
+    def load_pending(self, db: Backend) -> AppendResult:
+        """Loads everything spooled after the stored position; returns what was stored."""
+        with self._lock:
+            total = AppendResult()
+            while True:
+                step = self._load_step(db)
+                if step is None:
+                    break
+                total.add(step)
+            self.totals.add(total)
+            now = datetime.now(UTC)
+            if now.timestamp() - self._last_prune > 3600:
+                with db.transaction():
+                    prune_message_ids(db, now, self.dedup_window)
+                self._last_prune = now.timestamp()
+            return total
+
+    def _load_step(self, db: Backend) -> AppendResult | None:
+        seq, offset = db.execute("SELECT segment_seq, byte_offset FROM loader_state")[0]
+        segments = list_segments(self.spool_dir)
+        newest = segments[-1][0] if segments else 0
+        for s, path in segments:
+            if s < seq:  # loaded before; its deletion was interrupted
+                path.unlink(missing_ok=True)
+        for s, path in segments:
+            if s < seq:
+                continue
+            start = offset if s == seq else 0
+            with path.open("rb") as fh:
+                fh.seek(start)
+                chunk = fh.read(MAX_CHUNK_BYTES)
+            cut = chunk.rfind(b"\n") + 1
+            complete = chunk[:cut]
+            records = decode_lines(complete, path.name) if complete else []
+            new_seq, new_offset = s, start + cut
+            if not complete and s < newest:
+                # A closed segment with nothing more to load; bytes without a newline are a record the
+                # server was writing when it stopped (never acknowledged): kept in quarantine all the same.
+                if chunk:
+                    records = [_corrupt(chunk, f"{path.name}: incomplete record left by a stopped server")]
+                new_seq, new_offset = s + 1, 0
+            if (new_seq, new_offset) == (seq, offset):
+                self._known = Position(seq, offset)
+                return None
+            with db.transaction():
+                result = append_records(db, records)
+                db.execute("UPDATE loader_state SET segment_seq = ?, byte_offset = ?", [new_seq, new_offset])
+            self._known = Position(new_seq, new_offset)
+            if new_seq > s:
+                path.unlink(missing_ok=True)
+            return result
+        self._known = Position(seq, offset)
+        return None
+
+    def catch_up(self, wait_seconds: float = 30.0) -> AppendResult:
+        """Opens the store, loads what is pending and closes it again."""
+        with open_store(self.store_path, wait_seconds=wait_seconds) as db:
+            return self.load_pending(db)
+
+
+class LoaderThread(threading.Thread):
+    """Runs the loader every ``interval`` seconds until stopped, then once more to drain the spool."""
+
+    def __init__(self, loader: Loader, interval: float) -> None:
+        super().__init__(name="touchpoints-loader", daemon=True)
+        self.loader = loader
+        self.interval = interval
+        self._stop_event = threading.Event()
+        self.idle = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self._cycle()
+        self._cycle()
+
+    def _cycle(self) -> None:
+        if not self.loader.has_pending():
+            self.idle.set()
+            return
+        self.idle.clear()
+        try:
+            self.loader.catch_up(wait_seconds=5.0)
+        except StoreBusy as exc:
+            log.warning("loader: %s; events stay safe in the spool and load on the next attempt", exc)
+        except Exception:
+            log.exception("loader: a load failed; events stay in the spool and are retried")
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()

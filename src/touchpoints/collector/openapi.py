@@ -1,0 +1,105 @@
+"""OpenAPI descriptions of the ingest endpoints (the handlers read raw bodies, so these are declared)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ID: dict[str, Any] = {"oneOf": [{"type": "string", "maxLength": 512}, {"type": "integer"}]}
+_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One Segment-spec call. Every call needs userId or anonymousId.",
+    "properties": {
+        "type": {"type": "string", "enum": ["identify", "track", "page", "screen", "group", "alias"]},
+        "messageId": _ID,
+        "userId": _ID,
+        "anonymousId": _ID,
+        "groupId": _ID,
+        "previousId": _ID,
+        "event": {"type": "string", "description": "The action, for track calls: \"Order Completed\"."},
+        "name": {"type": "string"},
+        "category": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "context": _OBJECT,
+        "properties": _OBJECT,
+        "traits": _OBJECT,
+        "integrations": _OBJECT,
+        "writeKey": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+BATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["batch"],
+    "properties": {
+        "batch": {"type": "array", "items": EVENT_SCHEMA, "maxItems": 2500},
+        "sentAt": {"type": "string", "format": "date-time"},
+        "context": _OBJECT,
+        "integrations": _OBJECT,
+        "writeKey": {"type": "string"},
+    },
+}
+
+EVENT_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"application/json": {"schema": EVENT_SCHEMA}, "text/plain": {"schema": {"type": "string"}}},
+}
+BATCH_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"application/json": {"schema": BATCH_SCHEMA}, "text/plain": {"schema": {"type": "string"}}},
+}
+
+_ERROR: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "success": {"type": "boolean"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+
+INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Stored durably. Invalid events, if any, are in quarantine; `errors` says why.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["success", "accepted", "quarantined"],
+                    "properties": {
+                        "success": {"type": "boolean"},
+                        "accepted": {"type": "integer"},
+                        "quarantined": {"type": "integer"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "index": {"type": "integer"},
+                                    "reason": {"type": "string"},
+                                    "quarantine_id": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    },
+    400: {"description": "Malformed JSON, invalid gzip, or a body that is not a batch", **_ERROR},
+    401: {"description": "Missing or wrong write key", **_ERROR},
+    403: {"description": "The key is valid but is not a write key", **_ERROR},
+    413: {"description": "More than 500 KB after decompression, or more than 2,500 events", **_ERROR},
+    415: {"description": "A Content-Encoding other than gzip", **_ERROR},
+    503: {"description": "Events could not be written durably; nothing was stored; retry", **_ERROR},
+}

@@ -1,0 +1,88 @@
+"""Which channel an event came through: web, app, server, or one of the offline channels.
+
+Precedence, first match wins: ``context.channel`` set on the event; the channel configured for the
+source (the write key); the top-level ``channel`` some SDKs send (RudderStack: ``server``, ``web``,
+``mobile``); the SDK named in ``context.library``; signs in the context (a device or a page); else
+``other``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CHANNELS = frozenset(
+    {
+        "web", "app", "server", "email", "pos", "support", "survey", "review",
+        "social", "loyalty", "qr", "ads", "partner", "other",
+    }
+)  # fmt: skip
+
+_ALIASES = {"mobile": "app", "ios": "app", "android": "app", "browser": "web", "store": "pos"}
+
+_LIBRARY_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("analytics.js", "web"),
+    ("analytics-next", "web"),
+    ("@segment/analytics-next", "web"),
+    ("touchpoints.js", "web"),
+    ("rudderlabs javascript sdk", "web"),
+    ("rudder-sdk-js", "web"),
+    ("analytics-ios", "app"),
+    ("analytics-android", "app"),
+    ("analytics-swift", "app"),
+    ("analytics-kotlin", "app"),
+    ("analytics-react-native", "app"),
+    ("analytics-flutter", "app"),
+    ("com.rudderstack.android", "app"),
+    ("rudder-ios", "app"),
+    ("rudder-sdk-flutter", "app"),
+    ("analytics-python", "server"),
+    ("analytics-node", "server"),
+    ("analytics-java", "server"),
+    ("analytics-go", "server"),
+    ("analytics-ruby", "server"),
+    ("analytics-php", "server"),
+    ("analytics-csharp", "server"),
+    ("rudderanalytics-python", "server"),
+    ("rudder-sdk-python", "server"),
+    ("rudder-sdk-node", "server"),
+    ("rudder-sdk-java", "server"),
+    ("rudder-sdk-go", "server"),
+    ("touchpoints-import", "server"),
+)
+
+
+def normalise_channel(value: Any) -> str | None:
+    """A known channel name for ``value``, or None."""
+    if not isinstance(value, str):
+        return None
+    name = value.strip().lower()
+    name = _ALIASES.get(name, name)
+    return name if name in CHANNELS else None
+
+
+def infer_channel(context: dict[str, Any], top_level: Any, source_channel: str | None) -> str:
+    """The channel of one event; see the module docstring for the precedence."""
+    explicit = normalise_channel(context.get("channel"))
+    if explicit:
+        return explicit
+    if source_channel:
+        return source_channel
+    hinted = normalise_channel(top_level)
+    if hinted:
+        return hinted
+    library = context.get("library")
+    if isinstance(library, dict):
+        name = library.get("name")
+        if isinstance(name, str):
+            lowered = name.lower()
+            for prefix, channel in _LIBRARY_PREFIXES:
+                if lowered.startswith(prefix):
+                    return channel
+    device = context.get("device")
+    if isinstance(device, dict) and str(device.get("type", "")).lower() in {"ios", "android", "mobile"}:
+        return "app"
+    if isinstance(context.get("app"), dict) or isinstance(context.get("os"), dict) and device:
+        return "app"
+    if isinstance(context.get("page"), dict):
+        return "web"
+    return "other"

@@ -1,0 +1,84 @@
+"""Tables of the store, and the migrations that create them. Bump ``VERSION`` with every new step."""
+
+from __future__ import annotations
+
+from touchpoints.store.backend import Backend
+
+VERSION = 1
+
+_STEPS: dict[int, list[str]] = {
+    1: [
+        """
+        CREATE TABLE IF NOT EXISTS events (
+            message_id VARCHAR NOT NULL,
+            type VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            channel VARCHAR NOT NULL,
+            user_id VARCHAR,
+            anonymous_id VARCHAR,
+            group_id VARCHAR,
+            previous_id VARCHAR,
+            event VARCHAR,
+            name VARCHAR,
+            category VARCHAR,
+            timestamp TIMESTAMPTZ NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL,
+            original_timestamp VARCHAR,
+            sent_at VARCHAR,
+            flags VARCHAR[] NOT NULL,
+            context JSON NOT NULL,
+            properties JSON NOT NULL,
+            traits JSON NOT NULL,
+            integrations JSON NOT NULL,
+            extra JSON NOT NULL
+        )
+        """,
+        # The deduplication window: one row per messageId seen, pruned after the configured window.
+        """
+        CREATE TABLE IF NOT EXISTS message_ids (
+            message_id VARCHAR PRIMARY KEY,
+            received_at TIMESTAMPTZ NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS quarantine (
+            quarantine_id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            origin VARCHAR NOT NULL,
+            received_at TIMESTAMPTZ NOT NULL,
+            reason VARCHAR NOT NULL,
+            payload VARCHAR NOT NULL,
+            envelope JSON NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'held',
+            replayed_at TIMESTAMPTZ,
+            message_id VARCHAR
+        )
+        """,
+        # How far the loader has read the spool: every segment before segment_seq is loaded, and
+        # segment_seq up to byte offset.
+        """
+        CREATE TABLE IF NOT EXISTS loader_state (
+            segment_seq BIGINT NOT NULL,
+            byte_offset BIGINT NOT NULL
+        )
+        """,
+        "INSERT INTO loader_state SELECT 0, 0 WHERE NOT EXISTS (SELECT 1 FROM loader_state)",
+    ],
+}
+
+
+def migrate(db: Backend) -> int:
+    """Brings the store up to ``VERSION``; returns the version it was at."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    rows = db.execute("SELECT max(version) FROM schema_version")
+    current = rows[0][0] or 0
+    if current > VERSION:
+        raise RuntimeError(
+            f"the store is at schema version {current}, newer than this Touchpoints ({VERSION}); upgrade it"
+        )
+    for version in range(current + 1, VERSION + 1):
+        with db.transaction():
+            for statement in _STEPS[version]:
+                db.execute(statement)
+            db.execute("INSERT INTO schema_version VALUES (?)", [version])
+    return int(current)
