@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -65,15 +66,25 @@ class ServerProcess:
         self.home = home
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        log = (self.home / "server.log").open("ab")
+        self._log = log = (self.home / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "touchpoints", "serve", "--home", str(self.home), "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "touchpoints",
+                "serve",
+                "--home",
+                str(self.home),
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -81,7 +92,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.home / 'server.log'}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}; see {self.home / 'server.log'}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
@@ -94,12 +107,19 @@ class ServerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=30)
+        self._close_log()
 
     def kill(self) -> None:
         """kill -9: no chance to clean up."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 @pytest.fixture

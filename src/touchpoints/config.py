@@ -105,7 +105,9 @@ def load_settings(home: Path) -> Settings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the file or delete it to use defaults") from exc
+        raise ConfigError(
+            f"{path}: not valid TOML ({exc}); fix the file or delete it to use defaults"
+        ) from exc
     changes: dict[str, Any] = {}
     types = {f.name: f.type for f in fields(Settings)}
     for section, values in data.items():

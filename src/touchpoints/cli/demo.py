@@ -46,7 +46,7 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
         say(f"Sending {len(events)} events for {customers} customers to {server.url}/v1/batch ...")
         sent = send(server.url, write_key, events)
         # Everything acknowledged is on disk; wait for the loader to make it queryable.
-        loader = server.server.config.app.state.loader
+        loader = server.app.state.loader
         while loader.has_pending():
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
@@ -79,7 +79,7 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             return
         click.echo(f"\nServing {server.url} (API docs: {server.url}/docs). Send an event:")
         click.echo(f"  curl -u '{write_key}:' {server.url}/v1/track -H 'Content-Type: application/json' \\")
-        click.echo("       -d '{\"userId\": \"user-00001\", \"event\": \"Hello\"}'")
+        click.echo('       -d \'{"userId": "user-00001", "event": "Hello"}\'')
         click.echo(f"Then: touchpoints events count --by channel --home {settings.home}   (Ctrl-C to stop)")
         try:
             while True:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import IO
+
 import click
 
 from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
@@ -45,7 +47,7 @@ def list_cmd(show_all: bool, limit: int | None, home: str | None, as_json: bool)
               help="A corrected event (JSON) to replay in place of the one item named.")  # fmt: skip
 @home_option
 @json_option
-def replay(ids: tuple[str, ...], replay_all: bool, payload_file: click.utils.LazyFile | None,
+def replay(ids: tuple[str, ...], replay_all: bool, payload_file: IO[str] | None,
            home: str | None, as_json: bool) -> None:  # fmt: skip
     """Replay held items through today's validation; what passes is stored, the rest stays held."""
     if not ids and not replay_all:

@@ -13,8 +13,9 @@ from touchpoints.cli.common import home_option, settings_for
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 def serve(home: str | None, host: str, port: int) -> None:
     """Serve the collector (Segment-compatible /v1/ endpoints) on an existing home."""
+    from touchpoints.collector.app import create_app
     from touchpoints.collector.server import make_server
 
     settings = settings_for(home)
     click.echo(f"Touchpoints collector for {settings.home} on http://{host}:{port} (API docs at /docs)")
-    make_server(settings, host, port).run()
+    make_server(create_app(settings), host, port).run()

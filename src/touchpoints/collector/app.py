@@ -39,14 +39,14 @@ MAX_ERRORS_SHOWN = 20
 
 class _BatchEnvelope(msgspec.Struct):
     batch: list[msgspec.Raw]
-    sentAt: Any = None  # noqa: N815 - Segment's field name
-    writeKey: Any = None  # noqa: N815
+    sentAt: Any = None
+    writeKey: Any = None
     context: dict[str, Any] | None = None
     integrations: dict[str, Any] | None = None
 
 
 class _KeyProbe(msgspec.Struct):
-    writeKey: Any = None  # noqa: N815
+    writeKey: Any = None
 
 
 _batch_decoder = msgspec.json.Decoder(_BatchEnvelope)
@@ -85,11 +85,12 @@ class Collector:
     async def ingest(self, request: Request, call: str | None) -> Response:
         """``call`` is the event type for single-event paths, None for ``/v1/batch``."""
         header_key = basic_credentials(request.headers.get("authorization"))
-        record: KeyRecord | JSONResponse | None = None
+        record: KeyRecord | None = None
         if header_key is not None:
-            record = self._authorise(header_key)
-            if isinstance(record, JSONResponse):
-                return record
+            verdict = self._authorise(header_key)
+            if isinstance(verdict, JSONResponse):
+                return verdict
+            record = verdict
         try:
             body = await read_body(request, self.settings.max_request_bytes)
         except BodyError as exc:
@@ -100,7 +101,9 @@ class Collector:
             try:
                 envelope_msg = _batch_decoder.decode(body)
             except msgspec.ValidationError as exc:
-                return error(400, "not_a_batch", f"the body is not a batch: {exc}; expected {{\"batch\": [...]}}")
+                return error(
+                    400, "not_a_batch", f'the body is not a batch: {exc}; expected {{"batch": [...]}}'
+                )
             except msgspec.DecodeError as exc:
                 return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
             raw_events, body_key = envelope_msg.batch, envelope_msg.writeKey
@@ -120,9 +123,10 @@ class Collector:
             envelope = Envelope(forced_type=call)
 
         if record is None:
-            record = self._authorise(body_key if isinstance(body_key, str) else None)
-            if isinstance(record, JSONResponse):
-                return record
+            verdict = self._authorise(body_key if isinstance(body_key, str) else None)
+            if isinstance(verdict, JSONResponse):
+                return verdict
+            record = verdict
         if len(raw_events) > self.settings.max_batch_events:
             return error(
                 413,
@@ -245,5 +249,3 @@ def create_app(settings: Settings, *, fsync: bool = True, run_loader: bool = Tru
         add_ingest_route(f"/v1/{call}", call, f"Send one {call} call")
         add_ingest_route(f"/v1/{short}", call, f"Send one {call} call (analytics.js short path)")
     return app
-
-

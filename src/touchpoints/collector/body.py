@@ -21,8 +21,7 @@ def _too_large(limit: int, what: str) -> BodyError:
     return BodyError(
         413,
         "request_too_large",
-        f"{what} is larger than {limit} bytes, the most one request may carry; "
-        "send fewer events per batch",
+        f"{what} is larger than {limit} bytes, the most one request may carry; send fewer events per batch",
     )
 
 
@@ -30,7 +29,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, decompressed if ``Content-Encoding: gzip``; at most ``limit`` bytes after that."""
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", ""):
-        raise BodyError(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip")
+        raise BodyError(
+            415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip"
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit, "the request body")

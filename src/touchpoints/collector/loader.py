@@ -26,7 +26,7 @@ from touchpoints.store.events import AppendResult, append_records, prune_message
 log = logging.getLogger(__name__)
 
 _record_decoder = msgspec.json.Decoder(SpoolRecord)
-_records_decoder = msgspec.json.Decoder(list[SpoolRecord])  # type: ignore[valid-type]
+_records_decoder = msgspec.json.Decoder(list[SpoolRecord])
 
 MAX_CHUNK_BYTES = 32 * 1024 * 1024
 
@@ -67,7 +67,9 @@ def _corrupt(data: bytes, reason: str) -> QuarantinedItem:
 class Loader:
     """Loads one home's spool into its store."""
 
-    def __init__(self, spool_dir: Path, store_path: Path, dedup_window: timedelta = timedelta(days=7)) -> None:
+    def __init__(
+        self, spool_dir: Path, store_path: Path, dedup_window: timedelta = timedelta(days=7)
+    ) -> None:
         self.spool_dir = spool_dir
         self.store_path = store_path
         self.dedup_window = dedup_window

@@ -17,7 +17,7 @@ EVENT_SCHEMA: dict[str, Any] = {
         "anonymousId": _ID,
         "groupId": _ID,
         "previousId": _ID,
-        "event": {"type": "string", "description": "The action, for track calls: \"Order Completed\"."},
+        "event": {"type": "string", "description": 'The action, for track calls: "Order Completed".'},
         "name": {"type": "string"},
         "category": {"type": "string"},
         "timestamp": {"type": "string", "format": "date-time"},
@@ -43,13 +43,19 @@ BATCH_SCHEMA: dict[str, Any] = {
     },
 }
 
+_TEXT_PLAIN = (
+    " The same JSON may be sent as `text/plain` with `writeKey` in the body (what analytics.js does, to "
+    "avoid a CORS preflight)."
+)
 EVENT_BODY: dict[str, Any] = {
     "required": True,
-    "content": {"application/json": {"schema": EVENT_SCHEMA}, "text/plain": {"schema": {"type": "string"}}},
+    "description": "One call." + _TEXT_PLAIN,
+    "content": {"application/json": {"schema": EVENT_SCHEMA}},
 }
 BATCH_BODY: dict[str, Any] = {
     "required": True,
-    "content": {"application/json": {"schema": BATCH_SCHEMA}, "text/plain": {"schema": {"type": "string"}}},
+    "description": "A batch of calls." + _TEXT_PLAIN,
+    "content": {"application/json": {"schema": BATCH_SCHEMA}},
 }
 
 _ERROR: dict[str, Any] = {

@@ -7,13 +7,13 @@ import threading
 import time
 
 import uvicorn
+from fastapi import FastAPI
 
 from touchpoints.collector.app import create_app
 from touchpoints.config import Settings
 
 
-def make_server(settings: Settings, host: str, port: int, *, log_level: str = "info") -> uvicorn.Server:
-    app = create_app(settings)
+def make_server(app: FastAPI, host: str, port: int, *, log_level: str = "info") -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
@@ -39,7 +39,8 @@ class BackgroundServer:
     def __init__(self, settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self.server = make_server(settings, self.host, self.port, log_level="warning")
+        self.app = create_app(settings)
+        self.server = make_server(self.app, self.host, self.port, log_level="warning")
         self._thread = threading.Thread(target=self.server.run, name="touchpoints-server", daemon=True)
 
     @property

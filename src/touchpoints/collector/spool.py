@@ -87,8 +87,10 @@ class Spool:
         """Queues ``data`` (whole newline-terminated records); the future resolves once it is on disk."""
         done: Future[None] = Future()
         with self._cond:
-            if self._closing:
-                raise SpoolClosed("the collector is shutting down; retry the request")
+            if self._closing or self._thread is None:
+                raise SpoolClosed(
+                    "the collector is not running (starting or shutting down); retry the request"
+                )
             self._pending.append(_Pending(data, done))
             self._cond.notify()
         return done
@@ -125,7 +127,9 @@ class Spool:
             if self.fsync:
                 os.fdatasync(self._fd)
         except OSError as exc:
-            log.error("spool write failed (%s); the requests in this group are refused, not acknowledged", exc)
+            log.error(
+                "spool write failed (%s); the requests in this group are refused, not acknowledged", exc
+            )
             try:  # leave no torn record behind for the loader
                 os.ftruncate(self._fd, before)
             except OSError:

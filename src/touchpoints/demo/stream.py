@@ -37,7 +37,10 @@ CAMPAIGNS = [
     ("instagram", "social", "new-audio"),
 ]
 WEB_LIBRARY = {"name": "analytics.js", "version": "5.2.0"}
-APP_LIBRARIES = [{"name": "analytics-ios", "version": "4.1.8"}, {"name": "analytics-android", "version": "4.11.3"}]
+APP_LIBRARIES = [
+    {"name": "analytics-ios", "version": "4.1.8"},
+    {"name": "analytics-android", "version": "4.11.3"},
+]
 SERVER_LIBRARY = {"name": "analytics-python", "version": "2.4.0"}
 
 
@@ -66,7 +69,11 @@ def generate_events(customers: int = 2000, seed: int = 42) -> list[dict[str, Any
         user_id = f"user-{index + 1:05d}"
         t = start + timedelta(seconds=rng.randrange(WORLD_DAYS * 86400 - 7 * 86400))
         campaign = rng.choice(CAMPAIGNS) if rng.random() < 0.4 else None
-        page: dict[str, Any] = {"path": "/", "url": "https://shop.example.com/", "title": "Example Electronics"}
+        page: dict[str, Any] = {
+            "path": "/",
+            "url": "https://shop.example.com/",
+            "title": "Example Electronics",
+        }
         context: dict[str, Any] = {
             "library": WEB_LIBRARY,
             "page": page,
@@ -106,7 +113,10 @@ def generate_events(customers: int = 2000, seed: int = 42) -> list[dict[str, Any
             t += timedelta(seconds=rng.randrange(30, 600))
             order = {"order_id": f"o-{index + 1:05d}", "total": price, "currency": "EUR",
                      "products": [{"product_id": sku, "price": price, "quantity": 1}]}  # fmt: skip
-            b.add(t, {"type": "track", "event": "Order Completed", "userId": user_id, **web, "properties": order})
+            b.add(
+                t,
+                {"type": "track", "event": "Order Completed", "userId": user_id, **web, "properties": order},
+            )
             t += timedelta(hours=rng.randrange(2, 48))
             b.add(t, {"type": "track", "event": "Order Shipped", "userId": user_id,
                       "context": {"library": SERVER_LIBRARY}, "properties": {"order_id": order["order_id"]}})  # fmt: skip

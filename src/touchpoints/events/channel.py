@@ -81,7 +81,7 @@ def infer_channel(context: dict[str, Any], top_level: Any, source_channel: str |
     device = context.get("device")
     if isinstance(device, dict) and str(device.get("type", "")).lower() in {"ios", "android", "mobile"}:
         return "app"
-    if isinstance(context.get("app"), dict) or isinstance(context.get("os"), dict) and device:
+    if isinstance(context.get("app"), dict) or (isinstance(context.get("os"), dict) and device):
         return "app"
     if isinstance(context.get("page"), dict):
         return "web"

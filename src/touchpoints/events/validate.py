@@ -130,7 +130,7 @@ def normalize_event(
     received_at: datetime,
     envelope: Envelope | None = None,
     source_channel: str | None = None,
-    limits: EventLimits = EventLimits(),  # noqa: B008 - frozen, shared default
+    limits: EventLimits = EventLimits(),
 ) -> StoredEvent:
     """Validates one event (its JSON bytes) and returns it normalised; raises ``InvalidEvent``."""
     env = envelope or Envelope()
@@ -159,7 +159,7 @@ def normalize_event(
     previous_id = _id(payload, "previousId")
     event_name = _text(payload, "event")
     if call == "track" and not (event_name and event_name.strip()):
-        raise InvalidEvent("track call has no event name; set `event`, e.g. \"Order Completed\"")
+        raise InvalidEvent('track call has no event name; set `event`, e.g. "Order Completed"')
     if call == "group" and group_id is None:
         raise InvalidEvent("group call has no groupId")
     if call == "alias" and (previous_id is None or user_id is None):

@@ -22,7 +22,7 @@ ROLES = ("write", "read", "admin")
 _PREFIX = {"write": "tpw_", "read": "tpr_", "admin": "tpa_"}
 
 
-class KeyError_(ValueError):  # noqa: N801 - KeyError is a builtin with another meaning
+class KeyError_(ValueError):
     """A key operation that cannot be done, with the reason."""
 
 

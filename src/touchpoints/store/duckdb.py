@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from touchpoints.store.backend import StoreBusy
 
-_CONFIG = {
+_CONFIG: dict[str, str | int] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": True,
     "TimeZone": "UTC",

@@ -73,9 +73,7 @@ def quarantine_to_arrow(items: Sequence[QuarantinedItem]) -> pa.Table:
     )
 
 
-_SELECT_EVENTS = ", ".join(
-    f"i.{c}::JSON" if c in _JSON_COLUMNS else f"i.{c}" for c in EVENT_COLUMNS
-)
+_SELECT_EVENTS = ", ".join(f"i.{c}::JSON" if c in _JSON_COLUMNS else f"i.{c}" for c in EVENT_COLUMNS)
 
 
 def append_events(db: Backend, events: Sequence[StoredEvent]) -> AppendResult:
@@ -96,7 +94,7 @@ def append_events(db: Backend, events: Sequence[StoredEvent]) -> AppendResult:
             db.register("_tp_fresh", fresh)
             try:
                 db.execute(
-                    f"INSERT INTO events SELECT {_SELECT_EVENTS} FROM _tp_incoming i "  # noqa: S608 - fixed columns
+                    f"INSERT INTO events SELECT {_SELECT_EVENTS} FROM _tp_incoming i "
                     "SEMI JOIN _tp_fresh f ON i.message_id = f.message_id "
                     "QUALIFY row_number() OVER (PARTITION BY i.message_id ORDER BY i._seq) = 1"
                 )

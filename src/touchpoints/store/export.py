@@ -34,7 +34,9 @@ ORDER BY timestamp, message_id
 """
 
 
-def _batches(db: Backend, since: datetime | None, until: datetime | None, flags_sql: str) -> Iterator[pa.RecordBatch]:
+def _batches(
+    db: Backend, since: datetime | None, until: datetime | None, flags_sql: str
+) -> Iterator[pa.RecordBatch]:
     sql = _SELECT.format(flags=flags_sql)
     yield from db.batches(sql, [since, since, until, until])
 

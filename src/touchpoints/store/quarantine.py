@@ -20,8 +20,10 @@ _COLUMNS = ("quarantine_id", "source", "origin", "received_at", "reason", "paylo
             "replayed_at", "message_id")  # fmt: skip
 
 
-def list_items(db: Backend, *, include_replayed: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM quarantine"  # noqa: S608 - fixed columns
+def list_items(
+    db: Backend, *, include_replayed: bool = False, limit: int | None = None
+) -> list[dict[str, Any]]:
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM quarantine"
     if not include_replayed:
         sql += " WHERE status = 'held'"
     sql += " ORDER BY received_at, quarantine_id"

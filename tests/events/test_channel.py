@@ -1,0 +1,28 @@
+"""The channel of an event, from the event, the source or the SDK."""
+
+from __future__ import annotations
+
+import pytest
+
+from touchpoints.events.channel import infer_channel
+
+
+@pytest.mark.parametrize(
+    ("context", "top_level", "source_channel", "expected"),
+    [
+        ({"channel": "pos"}, None, "web", "pos"),
+        ({"library": {"name": "analytics.js"}}, None, "email", "email"),
+        ({"library": {"name": "analytics-python"}}, "server", None, "server"),
+        ({}, "mobile", None, "app"),
+        ({"library": {"name": "analytics.js"}}, None, None, "web"),
+        ({"library": {"name": "analytics-ios"}}, None, None, "app"),
+        ({"library": {"name": "analytics-python"}}, None, None, "server"),
+        ({"device": {"type": "android"}}, None, None, "app"),
+        ({"page": {"path": "/"}}, None, None, "web"),
+        ({}, None, None, "other"),
+        ({"channel": "carrier-pigeon"}, None, None, "other"),
+    ],
+)
+def test_channel_precedence(context: dict[str, object], top_level: object, source_channel: str | None,
+                            expected: str) -> None:  # fmt: skip
+    assert infer_channel(context, top_level, source_channel) == expected
