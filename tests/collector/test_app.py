@@ -183,6 +183,16 @@ def test_invalid_events_in_a_batch_are_quarantined_and_the_valid_ones_stored(hom
     assert json.loads(payload)["messageId"] == "bad", "the raw payload is kept for replay"
 
 
+def test_pretty_printed_json_is_stored_intact(home: Home) -> None:
+    body = json.dumps({"batch": [track("pretty", properties={"a": {"b": [1, 2]}}, context={"x": "y"})]}, indent=2)
+    with TestClient(create_app(home.settings)) as client:
+        assert client.post("/v1/batch", content=body, headers=home.basic).status_code == 200
+    with open_store(home.settings.store_path) as db:
+        [(props, context)] = db.execute("SELECT properties, context FROM events")
+    assert json.loads(props) == {"a": {"b": [1, 2]}}
+    assert json.loads(context) == {"x": "y"}
+
+
 def test_gzip_bodies_are_accepted(home: Home) -> None:
     body = gzip.compress(json.dumps({"batch": [track("gz")]}).encode())
     with TestClient(create_app(home.settings)) as client:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from touchpoints.events.channel import infer_channel
+from touchpoints.events.channel import ContextSignals, infer_channel
 
 
 @pytest.mark.parametrize(
@@ -25,4 +26,5 @@ from touchpoints.events.channel import infer_channel
 )
 def test_channel_precedence(context: dict[str, object], top_level: object, source_channel: str | None,
                             expected: str) -> None:  # fmt: skip
-    assert infer_channel(context, top_level, source_channel) == expected
+    signals = msgspec.json.decode(msgspec.json.encode(context), type=ContextSignals)
+    assert infer_channel(signals, top_level, source_channel) == expected

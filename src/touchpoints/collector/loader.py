@@ -21,7 +21,13 @@ from touchpoints.collector.spool import list_segments
 from touchpoints.events.model import QuarantinedItem, SpoolRecord, StoredEvent
 from touchpoints.store.backend import Backend, StoreBusy
 from touchpoints.store.duckdb import open_store
-from touchpoints.store.events import AppendResult, append_records, prune_message_ids
+from touchpoints.store.events import (
+    AppendResult,
+    UnreadableSpool,
+    append_records,
+    append_spool_file,
+    prune_message_ids,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +132,7 @@ class Loader:
                 chunk = fh.read(MAX_CHUNK_BYTES)
             cut = chunk.rfind(b"\n") + 1
             complete = chunk[:cut]
-            records = decode_lines(complete, path.name) if complete else []
+            records: list[StoredEvent | QuarantinedItem] = []
             new_seq, new_offset = s, start + cut
             if not complete and s < newest:
                 # A closed segment with nothing more to load; bytes without a newline are a record the
@@ -137,15 +143,41 @@ class Loader:
             if (new_seq, new_offset) == (seq, offset):
                 self._known = Position(seq, offset)
                 return None
-            with db.transaction():
-                result = append_records(db, records)
-                db.execute("UPDATE loader_state SET segment_seq = ?, byte_offset = ?", [new_seq, new_offset])
+            result = self._commit(db, complete, records, path.name, (new_seq, new_offset))
             self._known = Position(new_seq, new_offset)
             if new_seq > s:
                 path.unlink(missing_ok=True)
             return result
         self._known = Position(seq, offset)
         return None
+
+    def _commit(
+        self,
+        db: Backend,
+        complete: bytes,
+        records: list[StoredEvent | QuarantinedItem],
+        origin: str,
+        position: tuple[int, int],
+    ) -> AppendResult:
+        """Stores a chunk of whole records and the new position in one transaction. The engine reads the
+        chunk itself (fast); if any record in it is unreadable, it is read line by line instead."""
+        if complete:
+            staging = self.spool_dir / ".loading.jsonl"
+            staging.write_bytes(complete)
+            try:
+                with db.transaction():
+                    result = append_spool_file(db, str(staging))
+                    db.execute("UPDATE loader_state SET segment_seq = ?, byte_offset = ?", list(position))
+                return result
+            except UnreadableSpool as exc:
+                log.warning("loader: %s; reading that chunk line by line", exc)
+                records = decode_lines(complete, origin) + records
+            finally:
+                staging.unlink(missing_ok=True)
+        with db.transaction():
+            result = append_records(db, records)
+            db.execute("UPDATE loader_state SET segment_seq = ?, byte_offset = ?", list(position))
+        return result
 
     def catch_up(self, wait_seconds: float = 30.0) -> AppendResult:
         """Opens the store, loads what is pending and closes it again."""

@@ -5,13 +5,14 @@ correction of timestamps (``clock``) and the channel an event came through (``ch
 from the rest of Touchpoints except ``config``; every path into the store goes through here.
 """
 
-from touchpoints.events.channel import CHANNELS, infer_channel
+from touchpoints.events.channel import CHANNELS, ContextSignals, infer_channel
 from touchpoints.events.clock import correct_timestamp, parse_time
 from touchpoints.events.model import EVENT_TYPES, QuarantinedItem, StoredEvent
 from touchpoints.events.validate import EventLimits, InvalidEvent, normalize_event
 
 __all__ = [
     "CHANNELS",
+    "ContextSignals",
     "EVENT_TYPES",
     "EventLimits",
     "InvalidEvent",

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 CHANNELS = frozenset(
     {
         "web", "app", "server", "email", "pos", "support", "survey", "review",
@@ -60,9 +62,23 @@ def normalise_channel(value: Any) -> str | None:
     return name if name in CHANNELS else None
 
 
-def infer_channel(context: dict[str, Any], top_level: Any, source_channel: str | None) -> str:
+_ABSENT = msgspec.Raw(b"")
+
+
+class ContextSignals(msgspec.Struct):
+    """The few ``context`` fields the channel depends on (decoded without parsing the rest)."""
+
+    channel: Any = None
+    library: Any = None
+    device: Any = None
+    page: msgspec.Raw = _ABSENT
+    app: msgspec.Raw = _ABSENT
+    os: msgspec.Raw = _ABSENT
+
+
+def infer_channel(context: ContextSignals, top_level: Any, source_channel: str | None) -> str:
     """The channel of one event; see the module docstring for the precedence."""
-    explicit = normalise_channel(context.get("channel"))
+    explicit = normalise_channel(context.channel)
     if explicit:
         return explicit
     if source_channel:
@@ -70,7 +86,7 @@ def infer_channel(context: dict[str, Any], top_level: Any, source_channel: str |
     hinted = normalise_channel(top_level)
     if hinted:
         return hinted
-    library = context.get("library")
+    library = context.library
     if isinstance(library, dict):
         name = library.get("name")
         if isinstance(name, str):
@@ -78,11 +94,15 @@ def infer_channel(context: dict[str, Any], top_level: Any, source_channel: str |
             for prefix, channel in _LIBRARY_PREFIXES:
                 if lowered.startswith(prefix):
                     return channel
-    device = context.get("device")
+    device = context.device
     if isinstance(device, dict) and str(device.get("type", "")).lower() in {"ios", "android", "mobile"}:
         return "app"
-    if isinstance(context.get("app"), dict) or (isinstance(context.get("os"), dict) and device):
+    if _is_object(context.app) or (_is_object(context.os) and device):
         return "app"
-    if isinstance(context.get("page"), dict):
+    if _is_object(context.page):
         return "web"
     return "other"
+
+
+def _is_object(raw: msgspec.Raw) -> bool:
+    return memoryview(raw)[:1] == b"{"

@@ -15,22 +15,15 @@ from typing import Any
 import msgspec
 
 from touchpoints.config import Settings
-from touchpoints.events.channel import infer_channel
+from touchpoints.events.channel import ContextSignals, infer_channel
 from touchpoints.events.clock import correct_timestamp
 from touchpoints.events.model import EMPTY_OBJECT, EVENT_TYPES, StoredEvent
 
 MAX_ID_LENGTH = 512
 
-# Top-level fields with a column of their own, or that are server-owned or secret and never stored.
-_CONSUMED = frozenset(
-    {
-        "type", "messageId", "userId", "anonymousId", "groupId", "previousId", "event", "name",
-        "category", "timestamp", "sentAt", "context", "properties", "traits", "integrations",
-        "writeKey", "channel", "receivedAt",
-    }
-)  # fmt: skip
 
 _encode = msgspec.json.Encoder().encode
+_UNSET: Any = msgspec.UNSET
 _decode = msgspec.json.Decoder().decode
 
 
@@ -84,34 +77,47 @@ class Envelope:
         )
 
 
-def _id(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidEvent(f"{key} must be a string, got {type(value).__name__}: {_short(value)}")
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise InvalidEvent(f"{key} is {len(text)} characters long; at most {MAX_ID_LENGTH} are allowed")
-    return text
+class _Inbound(msgspec.Struct):
+    """The Segment-spec top-level fields; nested objects stay raw bytes, never parsed here."""
+
+    type: Any = None
+    messageId: Any = None  # noqa: N815 - the spec's field names
+    userId: Any = None  # noqa: N815
+    anonymousId: Any = None  # noqa: N815
+    groupId: Any = None  # noqa: N815
+    previousId: Any = None  # noqa: N815
+    event: Any = None
+    name: Any = None
+    category: Any = None
+    timestamp: Any = None
+    sentAt: Any = _UNSET  # noqa: N815
+    channel: Any = None
+    receivedAt: Any = _UNSET  # noqa: N815
+    writeKey: Any = None  # noqa: N815
+    context: msgspec.Raw = EMPTY_OBJECT
+    properties: msgspec.Raw = EMPTY_OBJECT
+    traits: msgspec.Raw = EMPTY_OBJECT
+    integrations: msgspec.Raw = EMPTY_OBJECT
 
 
-def _text(payload: dict[str, Any], key: str) -> str | None:
-    value = payload.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{key} must be a string, got {type(value).__name__}: {_short(value)}")
-    return value
+# The strict decoder refuses unknown top-level fields, so the common case needs one pass in C; an event
+# with fields of its own takes the second path, which keeps them in ``extra``.
+class _InboundStrict(_Inbound, forbid_unknown_fields=True):
+    pass
 
 
-def _object(payload: dict[str, Any], key: str) -> dict[str, Any]:
-    value = payload.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"{key} must be a JSON object, got {type(value).__name__}: {_short(value)}")
-    return value
+_strict_decoder = msgspec.json.Decoder(_InboundStrict)
+_lenient_decoder = msgspec.json.Decoder(_Inbound)
+_top_decoder = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_signals_decoder = msgspec.json.Decoder(ContextSignals)
+_CONSUMED = frozenset(f for f in _Inbound.__struct_fields__)
+_JSON_KINDS = {ord("{"): "object", ord("["): "array", ord('"'): "string", ord("t"): "boolean",
+               ord("f"): "boolean"}  # fmt: skip
+
+
+def _kind(raw: msgspec.Raw) -> str:
+    first = memoryview(raw)[:1].tobytes()
+    return _JSON_KINDS.get(first[0], "number") if first else "nothing"
 
 
 def _short(value: Any) -> str:
@@ -119,8 +125,40 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _raw(value: dict[str, Any]) -> msgspec.Raw:
-    return msgspec.Raw(_encode(value)) if value else EMPTY_OBJECT
+def _id(value: Any, key: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if type(value) is str:
+        text = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        raise InvalidEvent(f"{key} must be a string, got {type(value).__name__}: {_short(value)}")
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidEvent(f"{key} is {len(text)} characters long; at most {MAX_ID_LENGTH} are allowed")
+    return text
+
+
+def _text(value: Any, key: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise InvalidEvent(f"{key} must be a string, got {type(value).__name__}: {_short(value)}")
+
+
+def _object(raw: msgspec.Raw, key: str) -> msgspec.Raw:
+    """The field's JSON object as sent (``{}`` when absent or null)."""
+    if raw is EMPTY_OBJECT:
+        return raw
+    view = memoryview(raw)
+    if view[:1] == b"{":
+        return raw
+    if view == b"null":
+        return EMPTY_OBJECT
+    raise InvalidEvent(f"{key} must be a JSON object, got {_kind(raw)}: {_short(_decode(raw))}")
+
+
+def _merge(defaults: dict[str, Any], own: msgspec.Raw) -> msgspec.Raw:
+    return msgspec.Raw(_encode({**defaults, **_decode(own)}))
 
 
 def normalize_event(
@@ -130,71 +168,89 @@ def normalize_event(
     received_at: datetime,
     envelope: Envelope | None = None,
     source_channel: str | None = None,
-    limits: EventLimits = EventLimits(),
+    limits: EventLimits = EventLimits(),  # noqa: B008 - frozen, shared default
 ) -> StoredEvent:
-    """Validates one event (its JSON bytes) and returns it normalised; raises ``InvalidEvent``."""
+    """Validates one event (its JSON bytes) and returns it normalised; raises ``InvalidEvent``.
+
+    Nested objects (context, properties, traits, integrations) are checked to be objects and kept as the
+    client sent them, never parsed and re-encoded: that is what makes ingestion fast.
+    """
     env = envelope or Envelope()
     if len(raw) > limits.max_event_bytes:
         raise InvalidEvent(
             f"event is {len(raw)} bytes; at most {limits.max_event_bytes} are allowed per event "
             "(move large data out of properties)"
         )
+    if b"\n" in raw or b"\r" in raw:
+        # Pretty-printed JSON: compact it, since nested parts are kept verbatim in a line-based spool.
+        try:
+            raw = _encode(_decode(raw))
+        except msgspec.DecodeError as exc:
+            raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
+    extra = EMPTY_OBJECT
     try:
-        payload = _decode(raw)
-    except msgspec.DecodeError as exc:
-        raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise InvalidEvent(f"event must be a JSON object, got {type(payload).__name__}")
+        msg = _strict_decoder.decode(raw)
+    except msgspec.DecodeError as exc:  # ValidationError included
+        try:
+            fields = _top_decoder.decode(raw)
+        except msgspec.ValidationError:
+            raise InvalidEvent(f"event must be a JSON object, got {type(_decode(raw)).__name__}") from None
+        except msgspec.DecodeError:
+            raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
+        msg = _lenient_decoder.decode(raw)
+        own = {k: v for k, v in fields.items() if k not in _CONSUMED}
+        extra = msgspec.Raw(_encode(own)) if own else EMPTY_OBJECT
 
-    call = env.forced_type or payload.get("type")
-    if not isinstance(call, str) or call.lower() not in EVENT_TYPES:
+    call = env.forced_type or msg.type
+    if type(call) is not str or call.lower() not in EVENT_TYPES:
         raise InvalidEvent(f"type must be one of {', '.join(EVENT_TYPES)}; got {_short(call)}")
     call = call.lower()
 
-    user_id = _id(payload, "userId")
-    anonymous_id = _id(payload, "anonymousId")
+    user_id = _id(msg.userId, "userId")
+    anonymous_id = _id(msg.anonymousId, "anonymousId")
     if user_id is None and anonymous_id is None:
         raise InvalidEvent(f"{call} call has neither userId nor anonymousId; every call needs one of them")
-    group_id = _id(payload, "groupId")
-    previous_id = _id(payload, "previousId")
-    event_name = _text(payload, "event")
+    group_id = _id(msg.groupId, "groupId")
+    previous_id = _id(msg.previousId, "previousId")
+    event_name = _text(msg.event, "event")
     if call == "track" and not (event_name and event_name.strip()):
         raise InvalidEvent('track call has no event name; set `event`, e.g. "Order Completed"')
     if call == "group" and group_id is None:
         raise InvalidEvent("group call has no groupId")
     if call == "alias" and (previous_id is None or user_id is None):
         raise InvalidEvent("alias call needs both previousId and userId")
-    name = _text(payload, "name")
-    category = _text(payload, "category")
+    name = _text(msg.name, "name")
+    category = _text(msg.category, "category")
 
-    context = _object(payload, "context")
+    context = _object(msg.context, "context")
     if env.context:
-        context = {**env.context, **context}
-    integrations = _object(payload, "integrations")
+        context = _merge(env.context, context)
+    integrations = _object(msg.integrations, "integrations")
     if env.integrations:
-        integrations = {**env.integrations, **integrations}
-    properties = _object(payload, "properties")
-    traits = _object(payload, "traits")
+        integrations = _merge(env.integrations, integrations)
+    properties = _object(msg.properties, "properties")
+    traits = _object(msg.traits, "traits")
 
-    message_id = _id(payload, "messageId")
+    message_id = _id(msg.messageId, "messageId")
     flags: list[str] = []
     if message_id is None:
         message_id = "tp-" + hashlib.sha256(source.encode() + b"\0" + raw).hexdigest()[:32]
         flags.append("message_id_generated")
 
-    timestamp = payload.get("timestamp")
-    sent_at = payload.get("sentAt", env.sent_at)
+    timestamp = msg.timestamp
+    sent_at = env.sent_at if msg.sentAt is _UNSET else msg.sentAt
     event_time, time_flags = correct_timestamp(timestamp, sent_at, received_at, limits.future_tolerance)
-    flags.extend(time_flags)
-    if "receivedAt" in payload:
+    if time_flags:
+        flags.extend(time_flags)
+    if msg.receivedAt is not _UNSET:
         flags.append("client_received_at_ignored")
 
-    extra = {k: v for k, v in payload.items() if k not in _CONSUMED}
+    signals = _signals_decoder.decode(context) if context is not EMPTY_OBJECT else _NO_SIGNALS
     return StoredEvent(
         message_id=message_id,
         type=call,
         source=source,
-        channel=infer_channel(context, payload.get("channel"), source_channel),
+        channel=infer_channel(signals, msg.channel, source_channel),
         timestamp=event_time,
         received_at=received_at,
         user_id=user_id,
@@ -207,13 +263,16 @@ def normalize_event(
         original_timestamp=timestamp if isinstance(timestamp, str) else _none_or_json(timestamp),
         sent_at=sent_at if isinstance(sent_at, str) else _none_or_json(sent_at),
         flags=flags,
-        context=_raw(context),
-        properties=_raw(properties),
-        traits=_raw(traits),
-        integrations=_raw(integrations),
-        extra=_raw(extra),
+        context=context,
+        properties=properties,
+        traits=traits,
+        integrations=integrations,
+        extra=extra,
     )
 
 
 def _none_or_json(value: Any) -> str | None:
     return None if value is None else _encode(value).decode()
+
+
+_NO_SIGNALS = ContextSignals()

@@ -76,33 +76,93 @@ def quarantine_to_arrow(items: Sequence[QuarantinedItem]) -> pa.Table:
 _SELECT_EVENTS = ", ".join(f"i.{c}::JSON" if c in _JSON_COLUMNS else f"i.{c}" for c in EVENT_COLUMNS)
 
 
+def _insert_new_events(db: Backend, incoming: str, received: int) -> AppendResult:
+    """Inserts the rows of ``incoming`` (a table or view with the event columns and ``_seq``) whose
+    messageId is new. The primary key of ``message_ids`` decides, by index lookups, so the cost does not
+    grow with the size of the dedup window."""
+    fresh = db.arrow(
+        f"INSERT INTO message_ids SELECT message_id, min(received_at) FROM {incoming} "
+        "GROUP BY message_id ON CONFLICT DO NOTHING RETURNING message_id"
+    )
+    result = AppendResult(received=received, stored=fresh.num_rows, duplicates=received - fresh.num_rows)
+    if fresh.num_rows:
+        # Within one call the first occurrence of a messageId wins; the window is only paid for when the
+        # call has repeats (SDK retries that arrived together), which the row count tells.
+        repeats = db.execute(f"SELECT count(*) > count(DISTINCT message_id) FROM {incoming}")[0][0]
+        first_only = (
+            " QUALIFY row_number() OVER (PARTITION BY i.message_id ORDER BY i._seq) = 1" if repeats else ""
+        )
+        db.register("_tp_fresh", fresh)
+        try:
+            db.execute(
+                f"INSERT INTO events SELECT {_SELECT_EVENTS} FROM {incoming} i "
+                f"SEMI JOIN _tp_fresh f ON i.message_id = f.message_id{first_only}"
+            )
+        finally:
+            db.unregister("_tp_fresh")
+    return result
+
+
 def append_events(db: Backend, events: Sequence[StoredEvent]) -> AppendResult:
     """Stores the events whose messageId is new; call inside a transaction."""
-    result = AppendResult(received=len(events))
     if not events:
-        return result
+        return AppendResult()
     db.register("_tp_incoming", events_to_arrow(events))
     try:
-        rows = db.execute(
-            "INSERT INTO message_ids SELECT message_id, min(received_at) FROM _tp_incoming "
-            "GROUP BY message_id ON CONFLICT DO NOTHING RETURNING message_id"
-        )
-        fresh = pa.table({"message_id": pa.array([r[0] for r in rows], pa.string())})
-        result.stored = fresh.num_rows
-        result.duplicates = len(events) - fresh.num_rows
-        if fresh.num_rows:
-            db.register("_tp_fresh", fresh)
-            try:
-                db.execute(
-                    f"INSERT INTO events SELECT {_SELECT_EVENTS} FROM _tp_incoming i "
-                    "SEMI JOIN _tp_fresh f ON i.message_id = f.message_id "
-                    "QUALIFY row_number() OVER (PARTITION BY i.message_id ORDER BY i._seq) = 1"
-                )
-            finally:
-                db.unregister("_tp_fresh")
+        return _insert_new_events(db, "_tp_incoming", len(events))
     finally:
         db.unregister("_tp_incoming")
-    return result
+
+
+class UnreadableSpool(ValueError):
+    """The spool file has a record the fast path cannot read; the caller falls back to reading it line
+    by line, which quarantines the bad record instead of failing the rest."""
+
+
+# Every field of both spool record kinds (``_k`` tells them apart), as the engine is to read them.
+SPOOL_COLUMNS: dict[str, str] = {
+    "_k": "VARCHAR",
+    **{c: "VARCHAR" for c in EVENT_COLUMNS},
+    "timestamp": "TIMESTAMPTZ",
+    "received_at": "TIMESTAMPTZ",
+    "flags": "VARCHAR[]",
+    **{c: "JSON" for c in _JSON_COLUMNS},
+    "quarantine_id": "VARCHAR",
+    "origin": "VARCHAR",
+    "reason": "VARCHAR",
+    "payload": "VARCHAR",
+    "envelope": "JSON",
+}
+
+
+def append_spool_file(db: Backend, path: str) -> AppendResult:
+    """Stores the records of a newline-delimited spool file, read by the engine itself (no Python per
+    record); call inside a transaction. Raises ``UnreadableSpool`` if any line is not a valid record."""
+    try:
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE _tp_staged AS SELECT *, row_number() OVER () AS _seq "
+            "FROM read_json(?, format = 'newline_delimited', columns = ?, maximum_object_size = 16777216)",
+            [path, SPOOL_COLUMNS],
+        )
+        kinds = dict(db.execute("SELECT _k, count(*) FROM _tp_staged GROUP BY _k"))
+    except Exception as exc:  # the engine's parse errors differ by version; any of them means "unreadable"
+        raise UnreadableSpool(f"{path}: {exc}") from exc
+    if set(kinds) - {"e", "q"}:
+        raise UnreadableSpool(f"{path}: records of unknown kind {sorted(map(str, set(kinds) - {'e', 'q'}))}")
+    try:
+        db.execute("CREATE OR REPLACE TEMP VIEW _tp_staged_events AS SELECT * FROM _tp_staged WHERE _k = 'e'")
+        result = _insert_new_events(db, "_tp_staged_events", kinds.get("e", 0))
+        if kinds.get("q"):
+            db.execute(
+                "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope) "
+                "SELECT quarantine_id, source, origin, received_at, reason, payload, coalesce(envelope, '{}') "
+                "FROM _tp_staged WHERE _k = 'q' ORDER BY _seq"
+            )
+            result.quarantined = kinds["q"]
+        return result
+    finally:
+        db.execute("DROP VIEW IF EXISTS _tp_staged_events")
+        db.execute("DROP TABLE IF EXISTS _tp_staged")
 
 
 def append_quarantine(db: Backend, items: Sequence[QuarantinedItem]) -> int:

@@ -26,7 +26,7 @@ def list_items(
     sql = f"SELECT {', '.join(_COLUMNS)} FROM quarantine"
     if not include_replayed:
         sql += " WHERE status = 'held'"
-    sql += " ORDER BY received_at, quarantine_id"
+    sql += " ORDER BY seq"
     params: list[Any] = []
     if limit is not None:
         sql += " LIMIT ?"

@@ -40,8 +40,10 @@ _STEPS: dict[int, list[str]] = {
             received_at TIMESTAMPTZ NOT NULL
         )
         """,
+        "CREATE SEQUENCE IF NOT EXISTS quarantine_seq",
         """
         CREATE TABLE IF NOT EXISTS quarantine (
+            seq BIGINT NOT NULL DEFAULT nextval('quarantine_seq'),
             quarantine_id VARCHAR NOT NULL,
             source VARCHAR NOT NULL,
             origin VARCHAR NOT NULL,
