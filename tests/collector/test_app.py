@@ -184,7 +184,9 @@ def test_invalid_events_in_a_batch_are_quarantined_and_the_valid_ones_stored(hom
 
 
 def test_pretty_printed_json_is_stored_intact(home: Home) -> None:
-    body = json.dumps({"batch": [track("pretty", properties={"a": {"b": [1, 2]}}, context={"x": "y"})]}, indent=2)
+    body = json.dumps(
+        {"batch": [track("pretty", properties={"a": {"b": [1, 2]}}, context={"x": "y"})]}, indent=2
+    )
     with TestClient(create_app(home.settings)) as client:
         assert client.post("/v1/batch", content=body, headers=home.basic).status_code == 200
     with open_store(home.settings.store_path) as db:

@@ -12,8 +12,8 @@ from touchpoints.events.validate import EventLimits, InvalidEvent, normalize_eve
 
 __all__ = [
     "CHANNELS",
-    "ContextSignals",
     "EVENT_TYPES",
+    "ContextSignals",
     "EventLimits",
     "InvalidEvent",
     "QuarantinedItem",

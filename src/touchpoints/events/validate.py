@@ -81,19 +81,19 @@ class _Inbound(msgspec.Struct):
     """The Segment-spec top-level fields; nested objects stay raw bytes, never parsed here."""
 
     type: Any = None
-    messageId: Any = None  # noqa: N815 - the spec's field names
-    userId: Any = None  # noqa: N815
-    anonymousId: Any = None  # noqa: N815
-    groupId: Any = None  # noqa: N815
-    previousId: Any = None  # noqa: N815
+    messageId: Any = None  # the spec's field names, camelCase
+    userId: Any = None
+    anonymousId: Any = None
+    groupId: Any = None
+    previousId: Any = None
     event: Any = None
     name: Any = None
     category: Any = None
     timestamp: Any = None
-    sentAt: Any = _UNSET  # noqa: N815
+    sentAt: Any = _UNSET
     channel: Any = None
-    receivedAt: Any = _UNSET  # noqa: N815
-    writeKey: Any = None  # noqa: N815
+    receivedAt: Any = _UNSET
+    writeKey: Any = None
     context: msgspec.Raw = EMPTY_OBJECT
     properties: msgspec.Raw = EMPTY_OBJECT
     traits: msgspec.Raw = EMPTY_OBJECT
@@ -168,7 +168,7 @@ def normalize_event(
     received_at: datetime,
     envelope: Envelope | None = None,
     source_channel: str | None = None,
-    limits: EventLimits = EventLimits(),  # noqa: B008 - frozen, shared default
+    limits: EventLimits = EventLimits(),
 ) -> StoredEvent:
     """Validates one event (its JSON bytes) and returns it normalised; raises ``InvalidEvent``.
 

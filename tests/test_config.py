@@ -1,0 +1,46 @@
+"""Settings: the home's location and config.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from touchpoints.config import CONFIG_TEMPLATE, ConfigError, Settings, load_settings, resolve_home
+
+
+def test_home_precedence(tmp_path: Path) -> None:
+    assert resolve_home(tmp_path / "flag", {"TOUCHPOINTS_HOME": "/elsewhere"}) == tmp_path / "flag"
+    assert resolve_home(None, {"TOUCHPOINTS_HOME": str(tmp_path / "env")}) == tmp_path / "env"
+    assert resolve_home(None, {}) == Path(".touchpoints").absolute()
+
+
+def test_the_template_written_by_init_holds_the_defaults(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(CONFIG_TEMPLATE)
+    assert load_settings(tmp_path) == Settings(home=tmp_path)
+
+
+def test_settings_are_read(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[collector]\ncors_origins = ["https://a.example"]\ndedup_window_days = 30\n[loader]\ninterval_seconds = 1\n'
+    )
+    settings = load_settings(tmp_path)
+    assert settings.cors_origins == ("https://a.example",)
+    assert settings.dedup_window_days == 30.0
+    assert settings.loader_interval_seconds == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[collector]\nmax_events = 3\n", "unknown setting collector.max_events"),
+        ("[colector]\n", "unknown section [colector]"),
+        ("[collector]\nmax_batch_events = -1\n", "must be a positive integer"),
+        ("[collector]\ncors_origins = 'x'\n", "must be a list of strings"),
+        ("[collector\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_setting_is_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "config.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_settings(tmp_path)
