@@ -105,4 +105,4 @@ def infer_channel(context: ContextSignals, top_level: Any, source_channel: str |
 
 
 def _is_object(raw: msgspec.Raw) -> bool:
-    return memoryview(raw)[:1] == b"{"
+    return memoryview(raw)[:1].tobytes() == b"{"

@@ -150,9 +150,9 @@ def _object(raw: msgspec.Raw, key: str) -> msgspec.Raw:
     if raw is EMPTY_OBJECT:
         return raw
     view = memoryview(raw)
-    if view[:1] == b"{":
+    if view[:1].tobytes() == b"{":
         return raw
-    if view == b"null":
+    if view.nbytes == 4 and view.tobytes() == b"null":
         return EMPTY_OBJECT
     raise InvalidEvent(f"{key} must be a JSON object, got {_kind(raw)}: {_short(_decode(raw))}")
 
@@ -188,6 +188,7 @@ def normalize_event(
         except msgspec.DecodeError as exc:
             raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
     extra = EMPTY_OBJECT
+    msg: _Inbound
     try:
         msg = _strict_decoder.decode(raw)
     except msgspec.DecodeError as exc:  # ValidationError included
