@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import json
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 
 from tests.conftest import Home
 from touchpoints.collector.loader import Loader
-from touchpoints.collector.spool import Spool, list_segments, segment_path
+from touchpoints.collector.spool import Spool, SpoolLocked, list_segments, segment_path
 from touchpoints.events.validate import normalize_event
 from touchpoints.store.duckdb import open_store
 
@@ -107,3 +109,16 @@ def test_a_partial_last_line_of_the_open_segment_waits_for_the_rest(home: Home) 
     assert loader.has_pending()
     loader.catch_up()
     assert stored_ids(home) == ["one", "two"]
+
+
+def test_a_second_writer_on_the_same_home_is_refused(home: Home) -> None:
+    first = Spool(home.settings.spool_dir)
+    first.start()
+    try:
+        with pytest.raises(SpoolLocked, match=f"pid {os.getpid()}"):
+            Spool(home.settings.spool_dir).start()
+    finally:
+        first.close()
+    second = Spool(home.settings.spool_dir)  # free again once the first has stopped
+    second.start()
+    second.close()

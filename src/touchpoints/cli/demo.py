@@ -7,6 +7,7 @@ import time
 import click
 
 from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
+from touchpoints.collector.spool import Spool
 from touchpoints.config import CONFIG_TEMPLATE
 from touchpoints.privacy.keys import KeyRing
 from touchpoints.store.duckdb import open_store
@@ -27,6 +28,12 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
     from touchpoints.demo.stream import generate_events, send
 
     settings = settings_for(home, must_exist=False)
+    running = Spool.writer_pid(settings.spool_dir)
+    if running:
+        raise click.ClickException(
+            f"a Touchpoints server (pid {running}) is already collecting into {settings.home}; "
+            "stop it first, or use another --home"
+        )
     if not settings.is_initialised:
         settings.home.mkdir(parents=True, exist_ok=True)
         if not settings.config_path.exists():

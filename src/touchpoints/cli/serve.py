@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from touchpoints.cli.common import home_option, settings_for
+from touchpoints.collector.spool import Spool
 
 
 @click.command()
@@ -17,5 +18,11 @@ def serve(home: str | None, host: str, port: int) -> None:
     from touchpoints.collector.server import make_server
 
     settings = settings_for(home)
+    running = Spool.writer_pid(settings.spool_dir)
+    if running:
+        raise click.ClickException(
+            f"a Touchpoints server (pid {running}) is already collecting into {settings.home}; "
+            "stop it first, or use another --home"
+        )
     click.echo(f"Touchpoints collector for {settings.home} on http://{host}:{port} (API docs at /docs)")
     make_server(create_app(settings), host, port).run()

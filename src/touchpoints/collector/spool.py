@@ -10,6 +10,7 @@ and deletes those it has loaded.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import threading
@@ -36,6 +37,10 @@ def list_segments(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+class SpoolLocked(RuntimeError):
+    """Another process is already writing this spool."""
+
+
 class SpoolClosed(RuntimeError):
     """The spool is shutting down and takes no more records."""
 
@@ -58,16 +63,50 @@ class Spool:
         self._closing = False
         self._thread: threading.Thread | None = None
         self._fd = -1
+        self._lock_fd = -1
         self._size = 0
         self.seq = 0
         self.commits = 0
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
         existing = list_segments(self.directory)
         self._open_segment((existing[-1][0] if existing else 0) + 1)
         self._thread = threading.Thread(target=self._run, name="touchpoints-spool", daemon=True)
         self._thread.start()
+
+    @staticmethod
+    def writer_pid(directory: Path) -> str | None:
+        """The pid of the server writing this spool, or None if no process is."""
+        path = directory / ".writer.lock"
+        if not path.exists():
+            return None
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        finally:
+            os.close(fd)
+        return None
+
+    def _take_lock(self) -> None:
+        """One writer per spool: a second server on the same home would interleave segments."""
+        path = self.directory / ".writer.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise SpoolLocked(
+                f"another Touchpoints server (pid {holder}) is already collecting into {self.directory.parent}; "
+                "stop it first, or use another --home"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
 
     def _open_segment(self, seq: int) -> None:
         if self._fd >= 0:
@@ -151,3 +190,6 @@ class Spool:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = -1
