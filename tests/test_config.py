@@ -20,6 +20,15 @@ def test_the_template_written_by_init_holds_the_defaults(tmp_path: Path) -> None
     assert load_settings(tmp_path) == Settings(home=tmp_path)
 
 
+def test_every_setting_is_documented_in_the_template() -> None:
+    from touchpoints.config import _SECTIONS
+
+    for section, keys in _SECTIONS.items():
+        assert f"[{section}]" in CONFIG_TEMPLATE
+        for key in keys:
+            assert f"\n{key} = " in CONFIG_TEMPLATE, f"{section}.{key} is not in config.toml's template"
+
+
 def test_settings_are_read(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         '[collector]\ncors_origins = ["https://a.example"]\ndedup_window_days = 30\n[loader]\ninterval_seconds = 1\n'

@@ -33,6 +33,8 @@ future_tolerance_hours = 23
 [loader]
 # How often the loader moves spooled events into the store, in seconds.
 interval_seconds = 0.2
+# The spool starts a new segment file after this many bytes; loaded segments are deleted.
+segment_bytes = 67108864
 """
 
 
