@@ -306,3 +306,26 @@ def test_source_channel_from_the_write_key(tmp_path: Any) -> None:
         )
     with open_store(home.settings.store_path) as db:
         assert db.execute("SELECT source, channel FROM events") == [("store-tills", "pos")]
+
+
+def test_a_bug_in_validation_quarantines_the_event_instead_of_failing_the_request(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A safety net: an unexpected error while validating one event must not cost the others (or a 500)."""
+    import touchpoints.collector.app as app_module
+
+    real = app_module.normalize_event
+
+    def flaky(raw: bytes, **kwargs: Any) -> Any:
+        if b"boom" in raw:
+            raise RuntimeError("simulated bug")
+        return real(raw, **kwargs)
+
+    monkeypatch.setattr(app_module, "normalize_event", flaky)
+    with TestClient(create_app(home.settings)) as client:
+        response = client.post("/v1/batch", json={"batch": [track("ok"), track("boom")]}, headers=home.basic)
+        assert response.status_code == 200
+        assert (response.json()["accepted"], response.json()["quarantined"]) == (1, 1)
+    result = stored(home)
+    assert [e[0] for e in result["events"]] == ["ok"]
+    assert "simulated bug" in result["quarantine"][0][0]

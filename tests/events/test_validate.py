@@ -151,3 +151,14 @@ def test_any_json_object_is_either_normalised_or_refused_with_a_reason(payload: 
     assert event.timestamp.tzinfo is not None
     for part in (event.context, event.properties, event.traits, event.integrations, event.extra):
         assert isinstance(msgspec.json.decode(part), dict)
+
+
+def test_identify_traits_sent_in_the_context_become_the_traits() -> None:
+    event = norm({"type": "identify", "userId": "u", "context": {"traits": {"plan": "pro"}}})
+    assert msgspec.json.decode(event.traits) == {"plan": "pro"}
+    own = norm(
+        {"type": "identify", "userId": "u", "traits": {"plan": "a"}, "context": {"traits": {"plan": "b"}}}
+    )
+    assert msgspec.json.decode(own.traits) == {"plan": "a"}, "traits sent as traits win"
+    track = norm({"type": "track", "event": "A", "userId": "u", "context": {"traits": {"plan": "pro"}}})
+    assert msgspec.json.decode(track.traits) == {}, "a track call's context traits stay context"

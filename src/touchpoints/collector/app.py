@@ -151,18 +151,23 @@ class Collector:
                     limits=self.limits,
                 )
                 accepted += 1
-            except InvalidEvent as exc:
+            except Exception as exc:  # no event is lost to a bug: it is kept for replay
+                if isinstance(exc, InvalidEvent):
+                    reason = exc.reason
+                else:
+                    log.exception("validating event %d of a request failed unexpectedly; quarantined", index)
+                    reason = f"could not be validated ({type(exc).__name__}: {exc}); kept for replay"
                 item = QuarantinedItem(
                     quarantine_id="q_" + secrets.token_hex(6),
                     source=record.name,
                     origin=f"{origin} event {index}",
                     received_at=received_at,
-                    reason=exc.reason,
+                    reason=reason,
                     payload=bytes(raw).decode("utf-8", errors="replace"),
                     envelope=envelope.to_json(),
                 )
                 if len(errors) < MAX_ERRORS_SHOWN:
-                    errors.append({"index": index, "reason": exc.reason, "quarantine_id": item.quarantine_id})
+                    errors.append({"index": index, "reason": reason, "quarantine_id": item.quarantine_id})
             lines.append(_encoder.encode(item))
         if lines:
             lines.append(b"")

@@ -66,7 +66,8 @@ _ABSENT = msgspec.Raw(b"")
 
 
 class ContextSignals(msgspec.Struct):
-    """The few ``context`` fields the channel depends on (decoded without parsing the rest)."""
+    """The few ``context`` fields normalisation looks at: what the channel depends on, and the traits some
+    SDKs send there (decoded without parsing the rest)."""
 
     channel: Any = None
     library: Any = None
@@ -74,6 +75,7 @@ class ContextSignals(msgspec.Struct):
     page: msgspec.Raw = _ABSENT
     app: msgspec.Raw = _ABSENT
     os: msgspec.Raw = _ABSENT
+    traits: msgspec.Raw = _ABSENT
 
 
 def infer_channel(context: ContextSignals, top_level: Any, source_channel: str | None) -> str:
@@ -97,12 +99,13 @@ def infer_channel(context: ContextSignals, top_level: Any, source_channel: str |
     device = context.device
     if isinstance(device, dict) and str(device.get("type", "")).lower() in {"ios", "android", "mobile"}:
         return "app"
-    if _is_object(context.app) or (_is_object(context.os) and device):
+    if is_object(context.app) or (is_object(context.os) and device):
         return "app"
-    if _is_object(context.page):
+    if is_object(context.page):
         return "web"
     return "other"
 
 
-def _is_object(raw: msgspec.Raw) -> bool:
+def is_object(raw: msgspec.Raw) -> bool:
+    """Whether raw JSON is an object."""
     return memoryview(raw)[:1].tobytes() == b"{"

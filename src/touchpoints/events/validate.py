@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from touchpoints.config import Settings
-from touchpoints.events.channel import ContextSignals, infer_channel
+from touchpoints.events.channel import ContextSignals, infer_channel, is_object
 from touchpoints.events.clock import correct_timestamp
 from touchpoints.events.model import EMPTY_OBJECT, EVENT_TYPES, StoredEvent
 
@@ -247,6 +247,8 @@ def normalize_event(
         flags.append("client_received_at_ignored")
 
     signals = _signals_decoder.decode(context) if context is not EMPTY_OBJECT else _NO_SIGNALS
+    if traits is EMPTY_OBJECT and call in ("identify", "group") and is_object(signals.traits):
+        traits = signals.traits  # RudderStack's SDKs send identify traits only as context.traits
     return StoredEvent(
         message_id=message_id,
         type=call,
