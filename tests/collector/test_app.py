@@ -312,7 +312,7 @@ def test_a_bug_in_validation_quarantines_the_event_instead_of_failing_the_reques
     home: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A safety net: an unexpected error while validating one event must not cost the others (or a 500)."""
-    import touchpoints.collector.app as app_module
+    import touchpoints.collector.ingest as app_module
 
     real = app_module.normalize_event
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import zlib
-
-from starlette.requests import Request
+from collections.abc import AsyncIterator, Mapping
 
 
 class BodyError(Exception):
@@ -25,25 +24,26 @@ def _too_large(limit: int, what: str) -> BodyError:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, decompressed if ``Content-Encoding: gzip``; at most ``limit`` bytes after that."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The request body (``chunks`` as they arrive), decompressed if ``Content-Encoding: gzip``; at most
+    ``limit`` bytes after that. ``headers`` has lower-case names."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip", ""):
         raise BodyError(
             415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported; use gzip"
         )
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit, "the request body")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     received = size = 0
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if encoding == "gzip" else None
-    async for chunk in request.stream():
+    async for chunk in chunks:
         received += len(chunk)
         if received > limit:
             raise _too_large(limit, "the request body")
         if inflater is None:
-            chunks.append(chunk)
+            parts.append(chunk)
             continue
         data = chunk
         while data:
@@ -56,8 +56,8 @@ async def read_body(request: Request, limit: int) -> bytes:
             size += len(out)
             if size > limit:
                 raise _too_large(limit, "the decompressed body")
-            chunks.append(out)
+            parts.append(out)
             data = inflater.unconsumed_tail or inflater.unused_data
     if inflater is not None and received and not inflater.eof:
         raise BodyError(400, "invalid_gzip", "the gzip body is truncated")
-    return b"".join(chunks)
+    return b"".join(parts)

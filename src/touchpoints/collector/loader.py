@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,8 +100,9 @@ class Loader:
                     continue
         return False
 
-    def load_pending(self, db: Backend) -> AppendResult:
-        """Loads everything spooled after the stored position; returns what was stored."""
+    def load_pending(self, db: Backend, deadline: float | None = None) -> AppendResult:
+        """Loads what is spooled after the stored position, a chunk per transaction, until caught up or
+        until ``deadline`` (``time.monotonic()``) has passed; returns what was stored."""
         with self._lock:
             total = AppendResult()
             while True:
@@ -108,6 +110,8 @@ class Loader:
                 if step is None:
                     break
                 total.add(step)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
             self.totals.add(total)
             now = datetime.now(UTC)
             if now.timestamp() - self._last_prune > 3600:
@@ -186,27 +190,43 @@ class Loader:
 
 
 class LoaderThread(threading.Thread):
-    """Runs the loader every ``interval`` seconds until stopped, then once more to drain the spool."""
+    """Keeps the store loaded while the server runs.
 
-    def __init__(self, loader: Loader, interval: float) -> None:
+    Opening and closing the store costs tens of milliseconds (and a checkpoint), so while events keep
+    arriving the thread holds the store open for up to ``hold`` seconds, loading every ``interval``; then
+    it closes it and leaves it free for ``gap`` seconds, so that CLI commands (which wait their turn) get
+    in. An acknowledged event is queryable within about ``interval + gap`` plus the load itself.
+    """
+
+    def __init__(self, loader: Loader, interval: float, hold: float = 1.0, gap: float = 0.25) -> None:
         super().__init__(name="touchpoints-loader", daemon=True)
         self.loader = loader
         self.interval = interval
+        self.hold = hold
+        self.gap = gap
         self._stop_event = threading.Event()
-        self.idle = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            self._cycle()
-        self._cycle()
+        while not self._stop_event.is_set():
+            if not self.loader.has_pending():
+                self._stop_event.wait(self.interval)
+                continue
+            self._session()
+            self._stop_event.wait(self.gap)
+        self._session(final=True)  # drain what the spool got before the stop
 
-    def _cycle(self) -> None:
-        if not self.loader.has_pending():
-            self.idle.set()
-            return
-        self.idle.clear()
+    def _session(self, final: bool = False) -> None:
         try:
-            self.loader.catch_up(wait_seconds=5.0)
+            with open_store(self.loader.store_path, wait_seconds=5.0) as db:
+                release = time.monotonic() + self.hold
+                while True:
+                    self.loader.load_pending(db, deadline=None if final else release)
+                    if final or time.monotonic() >= release or self._stop_event.is_set():
+                        return
+                    if not self.loader.has_pending():
+                        self._stop_event.wait(self.interval)
+                        if not self.loader.has_pending():
+                            return
         except StoreBusy as exc:
             log.warning("loader: %s; events stay safe in the spool and load on the next attempt", exc)
         except Exception:

@@ -32,12 +32,15 @@ def correct_timestamp(
     sent_at: Any,
     received_at: datetime,
     future_tolerance: timedelta = timedelta(hours=23),
+    *,
+    sent_time: tuple[datetime | None, bool] | None = None,
 ) -> tuple[datetime, list[str]]:
     """Returns the event time to store and the flags that explain how it was obtained.
 
     Flags: ``timestamp_missing`` / ``timestamp_unparseable`` (``receivedAt`` used instead),
     ``sent_at_unparseable`` (no skew correction), ``timezone_assumed_utc``, ``timestamp_future`` (the
-    stored time is more than ``future_tolerance`` after ``receivedAt``).
+    stored time is more than ``future_tolerance`` after ``receivedAt``). ``sent_time``, when given, is
+    ``parse_time(sent_at)`` done once for a whole batch.
     """
     flags: list[str] = []
     if timestamp is None:
@@ -48,7 +51,7 @@ def correct_timestamp(
     if assumed:
         flags.append("timezone_assumed_utc")
     if sent_at is not None:
-        sent, sent_assumed = parse_time(sent_at)
+        sent, sent_assumed = sent_time if sent_time is not None else parse_time(sent_at)
         if sent is None:
             flags.append("sent_at_unparseable")
         else:

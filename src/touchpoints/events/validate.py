@@ -53,6 +53,8 @@ class Envelope:
     context: dict[str, Any] = field(default_factory=dict)
     integrations: dict[str, Any] = field(default_factory=dict)
     forced_type: str | None = None
+    # ``sent_at`` parsed once for the whole request, as ``parse_time`` returns it.
+    sent_time: tuple[datetime | None, bool] | None = None
 
     def to_json(self) -> msgspec.Raw:
         data: dict[str, Any] = {}
@@ -239,8 +241,13 @@ def normalize_event(
         flags.append("message_id_generated")
 
     timestamp = msg.timestamp
-    sent_at = env.sent_at if msg.sentAt is _UNSET else msg.sentAt
-    event_time, time_flags = correct_timestamp(timestamp, sent_at, received_at, limits.future_tolerance)
+    if msg.sentAt is _UNSET:
+        sent_at, sent_time = env.sent_at, env.sent_time
+    else:
+        sent_at, sent_time = msg.sentAt, None
+    event_time, time_flags = correct_timestamp(
+        timestamp, sent_at, received_at, limits.future_tolerance, sent_time=sent_time
+    )
     if time_flags:
         flags.extend(time_flags)
     if msg.receivedAt is not _UNSET:

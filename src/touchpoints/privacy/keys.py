@@ -56,6 +56,7 @@ class KeyRing:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._path_str = str(path)  # os.stat on a str: this runs on every request
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._records: list[KeyRecord] = []
@@ -63,7 +64,7 @@ class KeyRing:
 
     def _reload(self) -> None:
         try:
-            st = self.path.stat()
+            st = os.stat(self._path_str)
         except FileNotFoundError:
             self._stamp, self._records, self._by_hash = None, [], {}
             return

@@ -1,0 +1,198 @@
+"""Ingestion, independent of the web framework: headers and body chunks in, an answer out.
+
+A request is authenticated, read within the limits, and every event in it validated; valid events and
+quarantined ones are written to the spool together, and the answer (exactly ``200``) is given only once
+that write is fsync'd. ``fastpath`` serves it as plain ASGI; the FastAPI routes (for the OpenAPI
+description) call the same ``Collector.handle``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from touchpoints.collector.auth import basic_credentials
+from touchpoints.collector.body import BodyError, read_body
+from touchpoints.collector.spool import Spool, SpoolClosed
+from touchpoints.config import Settings
+from touchpoints.events.clock import parse_time
+from touchpoints.events.model import QuarantinedItem, StoredEvent
+from touchpoints.events.validate import Envelope, EventLimits, InvalidEvent, normalize_event
+from touchpoints.privacy.keys import KeyRecord, KeyRing
+
+log = logging.getLogger(__name__)
+
+MAX_ERRORS_SHOWN = 20
+
+
+class _BatchEnvelope(msgspec.Struct):
+    batch: list[msgspec.Raw]
+    sentAt: Any = None  # the spec's field names, camelCase
+    writeKey: Any = None
+    context: dict[str, Any] | None = None
+    integrations: dict[str, Any] | None = None
+
+
+class _KeyProbe(msgspec.Struct):
+    writeKey: Any = None
+
+
+_batch_decoder = msgspec.json.Decoder(_BatchEnvelope)
+_probe_decoder = msgspec.json.Decoder(_KeyProbe)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class Answer:
+    """What to send back: a status, a JSON body, and extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Answer:
+    """An error answer: ``{"code", "message"}``, the shape Segment's SDKs read."""
+    body = _encoder.encode({"success": False, "code": code, "message": message})
+    return Answer(status, body, headers or {})
+
+
+class Collector:
+    """Turns ingest requests into spooled records."""
+
+    def __init__(self, settings: Settings, keys: KeyRing, spool: Spool) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.spool = spool
+        self.limits = EventLimits.from_settings(settings)
+
+    def _authorise(self, secret: str | None) -> KeyRecord | Answer:
+        if not secret:
+            return error(
+                401,
+                "missing_write_key",
+                "no write key: send it as the HTTP Basic user name (password empty) or as writeKey in the body",
+            )
+        record = self.keys.verify(secret)
+        if record is None:
+            return error(401, "invalid_write_key", "the write key is not valid (unknown or revoked)")
+        if record.role != "write":
+            return error(403, "wrong_key_role", f"this is a {record.role} key; ingestion needs a write key")
+        return record
+
+    async def handle(
+        self, headers: Mapping[str, str], chunks: AsyncIterator[bytes], path: str, call: str | None
+    ) -> Answer:
+        """One ingest request. ``headers`` has lower-case names; ``call`` is the event type of a
+        single-event path, None for ``/v1/batch``."""
+        header_key = basic_credentials(headers.get("authorization"))
+        record: KeyRecord | None = None
+        if header_key is not None:
+            verdict = self._authorise(header_key)
+            if isinstance(verdict, Answer):
+                return verdict
+            record = verdict
+        try:
+            body = await read_body(headers, chunks, self.settings.max_request_bytes)
+        except BodyError as exc:
+            return error(exc.status, exc.code, exc.message)
+        received_at = datetime.now(UTC)
+
+        if call is None:
+            try:
+                envelope_msg = _batch_decoder.decode(body)
+            except msgspec.ValidationError as exc:
+                return error(
+                    400, "not_a_batch", f'the body is not a batch: {exc}; expected {{"batch": [...]}}'
+                )
+            except msgspec.DecodeError as exc:
+                return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+            raw_events, body_key = envelope_msg.batch, envelope_msg.writeKey
+            envelope = Envelope(
+                sent_at=envelope_msg.sentAt,
+                context=envelope_msg.context or {},
+                integrations=envelope_msg.integrations or {},
+                sent_time=parse_time(envelope_msg.sentAt),
+            )
+        else:
+            try:
+                body_key = _probe_decoder.decode(body).writeKey
+            except msgspec.ValidationError:
+                return error(400, "not_an_object", f"the body of a {call} call must be a JSON object")
+            except msgspec.DecodeError as exc:
+                return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+            raw_events = [msgspec.Raw(body)]
+            envelope = Envelope(forced_type=call)
+
+        if record is None:
+            verdict = self._authorise(body_key if isinstance(body_key, str) else None)
+            if isinstance(verdict, Answer):
+                return verdict
+            record = verdict
+        if len(raw_events) > self.settings.max_batch_events:
+            return error(
+                413,
+                "batch_too_large",
+                f"the batch has {len(raw_events)} events; at most {self.settings.max_batch_events} are allowed "
+                "per request",
+            )
+
+        lines: list[bytes] = []
+        errors: list[dict[str, Any]] = []
+        accepted = 0
+        for index, raw in enumerate(raw_events):
+            item: StoredEvent | QuarantinedItem
+            try:
+                item = normalize_event(
+                    bytes(raw),
+                    source=record.name,
+                    received_at=received_at,
+                    envelope=envelope,
+                    source_channel=record.channel,
+                    limits=self.limits,
+                )
+                accepted += 1
+            except Exception as exc:  # no event is lost to a bug: it is kept for replay
+                if isinstance(exc, InvalidEvent):
+                    reason = exc.reason
+                else:
+                    log.exception("validating event %d of a request failed unexpectedly; quarantined", index)
+                    reason = f"could not be validated ({type(exc).__name__}: {exc}); kept for replay"
+                item = QuarantinedItem(
+                    quarantine_id="q_" + secrets.token_hex(6),
+                    source=record.name,
+                    origin=f"{path} event {index}",
+                    received_at=received_at,
+                    reason=reason,
+                    payload=bytes(raw).decode("utf-8", errors="replace"),
+                    envelope=envelope.to_json(),
+                )
+                if len(errors) < MAX_ERRORS_SHOWN:
+                    errors.append({"index": index, "reason": reason, "quarantine_id": item.quarantine_id})
+            lines.append(_encoder.encode(item))
+        if lines:
+            lines.append(b"")
+            try:
+                await self.spool.append(b"\n".join(lines))
+            except (OSError, SpoolClosed) as exc:
+                log.error("could not spool a request: %s", exc)
+                return error(
+                    503,
+                    "spool_unavailable",
+                    "the collector could not write events durably; nothing was stored; retry later",
+                    headers={"retry-after": "1"},
+                )
+        answer: dict[str, Any] = {
+            "success": True,
+            "accepted": accepted,
+            "quarantined": len(raw_events) - accepted,
+        }
+        if errors:
+            answer["errors"] = errors
+        return Answer(200, _encoder.encode(answer))
