@@ -223,10 +223,10 @@ class LoaderThread(threading.Thread):
                     self.loader.load_pending(db, deadline=None if final else release)
                     if final or time.monotonic() >= release or self._stop_event.is_set():
                         return
+                    # Let records gather for a step's worth of time: each step has a fixed cost.
+                    self._stop_event.wait(self.interval)
                     if not self.loader.has_pending():
-                        self._stop_event.wait(self.interval)
-                        if not self.loader.has_pending():
-                            return
+                        return
         except StoreBusy as exc:
             log.warning("loader: %s; events stay safe in the spool and load on the next attempt", exc)
         except Exception:
