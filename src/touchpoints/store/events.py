@@ -76,10 +76,13 @@ def quarantine_to_arrow(items: Sequence[QuarantinedItem]) -> pa.Table:
 _SELECT_EVENTS = ", ".join(f"i.{c}::JSON" if c in _JSON_COLUMNS else f"i.{c}" for c in EVENT_COLUMNS)
 
 
-def _insert_new_events(db: Backend, incoming: str, received: int) -> AppendResult:
-    """Inserts the rows of ``incoming`` (a table or view with the event columns and ``_seq``) whose
-    messageId is new. The primary key of ``message_ids`` decides, by index lookups, so the cost does not
-    grow with the size of the dedup window."""
+def _insert_new_events(
+    db: Backend, incoming: str, received: int, repeats: bool | None = None
+) -> AppendResult:
+    """Inserts the rows of ``incoming`` (a table, or a parenthesised query, with the event columns and
+    ``_seq``) whose messageId is new. The primary key of ``message_ids`` decides, by index lookups, so the
+    cost does not grow with the size of the dedup window. ``repeats``: whether a messageId occurs twice in
+    ``incoming`` (computed when not given)."""
     fresh = db.arrow(
         f"INSERT INTO message_ids SELECT message_id, min(received_at) FROM {incoming} "
         "GROUP BY message_id ON CONFLICT DO NOTHING RETURNING message_id"
@@ -87,8 +90,9 @@ def _insert_new_events(db: Backend, incoming: str, received: int) -> AppendResul
     result = AppendResult(received=received, stored=fresh.num_rows, duplicates=received - fresh.num_rows)
     if fresh.num_rows:
         # Within one call the first occurrence of a messageId wins; the window is only paid for when the
-        # call has repeats (SDK retries that arrived together), which the row count tells.
-        repeats = db.execute(f"SELECT count(*) > count(DISTINCT message_id) FROM {incoming}")[0][0]
+        # call has repeats (SDK retries that arrived together).
+        if repeats is None:
+            repeats = db.execute(f"SELECT count(*) > count(DISTINCT message_id) FROM {incoming}")[0][0]
         first_only = (
             " QUALIFY row_number() OVER (PARTITION BY i.message_id ORDER BY i._seq) = 1" if repeats else ""
         )
@@ -137,31 +141,37 @@ SPOOL_COLUMNS: dict[str, str] = {
 
 def append_spool_file(db: Backend, path: str) -> AppendResult:
     """Stores the records of a newline-delimited spool file, read by the engine itself (no Python per
-    record); call inside a transaction. Raises ``UnreadableSpool`` if any line is not a valid record."""
+    record); call inside a transaction. Raises ``UnreadableSpool`` if any line is not a valid record.
+    Every statement has a fixed cost, so there are as few as the work allows."""
     try:
         db.execute(
-            "CREATE OR REPLACE TEMP TABLE _tp_staged AS SELECT *, row_number() OVER () AS _seq "
-            "FROM read_json(?, format = 'newline_delimited', columns = ?, maximum_object_size = 16777216)",
+            "CREATE OR REPLACE TEMP TABLE _tp_staged AS SELECT * FROM read_json(?, format = 'newline_delimited', "
+            "columns = ?, maximum_object_size = 16777216)",
             [path, SPOOL_COLUMNS],
         )
-        kinds = dict(db.execute("SELECT _k, count(*) FROM _tp_staged GROUP BY _k"))
     except Exception as exc:  # the engine's parse errors differ by version; any of them means "unreadable"
         raise UnreadableSpool(f"{path}: {exc}") from exc
-    if set(kinds) - {"e", "q"}:
-        raise UnreadableSpool(f"{path}: records of unknown kind {sorted(map(str, set(kinds) - {'e', 'q'}))}")
     try:
-        db.execute("CREATE OR REPLACE TEMP VIEW _tp_staged_events AS SELECT * FROM _tp_staged WHERE _k = 'e'")
-        result = _insert_new_events(db, "_tp_staged_events", kinds.get("e", 0))
-        if kinds.get("q"):
+        events, quarantined, strange, repeats = db.execute(
+            "SELECT count(*) FILTER (WHERE _k = 'e'), count(*) FILTER (WHERE _k = 'q'), "
+            "count(*) FILTER (WHERE _k IS NULL OR _k NOT IN ('e', 'q')), "
+            "count(message_id) FILTER (WHERE _k = 'e') > count(DISTINCT message_id) FILTER (WHERE _k = 'e') "
+            "FROM _tp_staged"
+        )[0]
+        if strange:
+            raise UnreadableSpool(f"{path}: {strange} records of no known kind")
+        # rowid follows the file's order in a freshly created table: the first occurrence wins.
+        incoming = "(SELECT *, rowid AS _seq FROM _tp_staged WHERE _k = 'e')"
+        result = _insert_new_events(db, incoming, events, repeats) if events else AppendResult()
+        if quarantined:
             db.execute(
                 "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope) "
                 "SELECT quarantine_id, source, origin, received_at, reason, payload, coalesce(envelope, '{}') "
-                "FROM _tp_staged WHERE _k = 'q' ORDER BY _seq"
+                "FROM _tp_staged WHERE _k = 'q' ORDER BY rowid"
             )
-            result.quarantined = kinds["q"]
+            result.quarantined = quarantined
         return result
     finally:
-        db.execute("DROP VIEW IF EXISTS _tp_staged_events")
         db.execute("DROP TABLE IF EXISTS _tp_staged")
 
 
