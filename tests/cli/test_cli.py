@@ -45,6 +45,7 @@ def test_init_creates_a_home_and_prints_keys_once(tmp_path: Path) -> None:
     stored = (home / "keys.json").read_text()
     assert keys["write_key"] not in stored and keys["admin_key"] not in stored, "only hashes are kept"
     assert (home / "keys.json").stat().st_mode & 0o077 == 0
+    assert home.stat().st_mode & 0o077 == 0, "the home holds personal data: only its owner may enter"
     again = run("init", "--home", str(home), ok=False)
     assert again.exit_code != 0 and "already a Touchpoints home" in again.output
 
@@ -66,6 +67,18 @@ def test_a_bad_config_file_is_named(home: Home) -> None:
     result = run("events", "count", "--home", str(home.path), ok=False)
     assert "unknown setting collector.max_batch_event" in result.output
     assert "config.toml" in result.output
+
+
+def test_serve_says_when_the_port_is_taken(home: Home) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), "--home", str(home.path), ok=False)
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
 
 
 def test_keys_create_list_revoke(home: Home) -> None:
@@ -127,6 +140,7 @@ def test_export_in_every_format_has_every_event_with_its_message_id(home: Home, 
     run("events", "export", "--format", "parquet", "--out", str(out), "--home", str(home.path))
     table = pq.read_table(out)
     assert table.column("message_id").to_pylist() == ["m1", "m2"]
+    assert str(table.schema.field("timestamp").type) == "timestamp[us, tz=UTC]"
     assert not (tmp_path / "events.parquet.partial").exists()
 
     since = run("events", "export", "--since", "2026-01-03", "--home", str(home.path)).stdout.splitlines()
@@ -170,6 +184,26 @@ def test_quarantine_list_and_replay_after_a_fix(home: Home, tmp_path: Path) -> N
     everything = run_json("quarantine", "list", "--all", "--home", str(home.path))
     assert {i["status"] for i in everything} == {"held", "replayed"}
 
+    # A failed fix leaves the client's original payload as it was.
+    still_bad = tmp_path / "still-bad.json"
+    still_bad.write_text(json.dumps({"type": "track", "messageId": "no-id"}))
+    run(
+        "quarantine",
+        "replay",
+        held[1]["quarantine_id"],
+        "--payload-file",
+        str(still_bad),
+        "--home",
+        str(home.path),
+    )
+    [kept] = run_json("quarantine", "list", "--home", str(home.path))
+    assert kept["payload"] == held[1]["payload"]
+    not_utf8 = tmp_path / "latin1.json"
+    not_utf8.write_bytes(b"\xff\xfe")
+    refused = run("quarantine", "replay", held[1]["quarantine_id"], "--payload-file", str(not_utf8),
+                  "--home", str(home.path), ok=False)  # fmt: skip
+    assert "is not UTF-8" in refused.output
+
     unknown = run("quarantine", "replay", "q_nope", "--home", str(home.path), ok=False)
     assert "no held quarantine item q_nope" in unknown.output
 
@@ -211,4 +245,5 @@ def test_demo_builds_the_same_world_from_the_same_seed(tmp_path: Path) -> None:
     export_b = run("events", "export", "--home", str(tmp_path / "b")).stdout.splitlines()
     assert [json.loads(x)["messageId"] for x in export_a] == [json.loads(x)["messageId"] for x in export_b]
     rerun = run_json("demo", "--customers", "60", "--seed", "7", "--no-serve", "--home", str(tmp_path / "a"))
-    assert rerun["stored_events"] == first["stored_events"], "re-sending the same world stores nothing twice"
+    assert rerun["stored_events"] == 0, "re-sending the same world stores nothing twice"
+    assert rerun["events_in_store"] == first["events_in_store"] == first["stored_events"]

@@ -49,7 +49,7 @@ def test_batch_with_basic_auth_is_stored(home: Home) -> None:
     with TestClient(create_app(home.settings)) as client:
         response = client.post("/v1/batch", json={"batch": [track("m1"), track("m2")]}, headers=home.basic)
         assert response.status_code == 200
-        assert response.json() == {"success": True, "accepted": 2, "quarantined": 0}
+        assert response.json() == {"success": True, "accepted": 2, "quarantined": 0, "errors": []}
     assert [row[0] for row in stored(home)["events"]] == ["m1", "m2"]
 
 
@@ -100,6 +100,7 @@ def test_every_single_call_path_stores_its_type(
         ),
         ({"Authorization": "Basic !!notbase64"}, None, 401, "missing_write_key"),
         ({"Authorization": "Bearer something"}, None, 401, "missing_write_key"),
+        ({"Authorization": "Bearer something"}, "tpw_wrong", 401, "invalid_write_key"),
         ({}, "tpw_wrong", 401, "invalid_write_key"),
     ],
 )
@@ -329,3 +330,49 @@ def test_a_bug_in_validation_quarantines_the_event_instead_of_failing_the_reques
     result = stored(home)
     assert [e[0] for e in result["events"]] == ["ok"]
     assert "simulated bug" in result["quarantine"][0][0]
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/batch"])
+def test_deeply_nested_json_is_400_not_a_server_error(client: TestClient, home: Home, path: str) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    body = (
+        b'{"batch": [' + deep + b"]}"
+        if path == "/v1/batch"
+        else b'{"userId": "u", "event": "A", "p": ' + deep + b"}"
+    )
+    response = client.post(path, content=body, headers=home.basic)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_json"
+
+
+def test_a_body_that_is_not_utf8_is_400_and_nothing_is_stored(home: Home) -> None:
+    with TestClient(create_app(home.settings)) as client:
+        response = client.post("/v1/track", content=b'{"userId": "u\xff", "event": "e"}', headers=home.basic)
+        assert response.status_code == 400
+        assert "not UTF-8" in response.json()["message"]
+    assert stored(home) == {"events": [], "quarantine": []}
+
+
+def test_an_out_of_range_batch_sent_at_does_not_cost_the_batch(home: Home) -> None:
+    body = {"sentAt": "0001-01-01T00:00:00+01:00", "batch": [track("t1", timestamp="2026-11-20T10:00:00Z")]}
+    with TestClient(create_app(home.settings)) as client:
+        response = client.post("/v1/batch", json=body, headers=home.basic)
+        assert response.status_code == 200
+        assert response.json()["accepted"] == 1
+    assert [e[0] for e in stored(home)["events"]] == ["t1"]
+
+
+def test_another_auth_scheme_from_a_proxy_does_not_hide_the_body_key(home: Home) -> None:
+    body = json.dumps({**track("behind-proxy"), "writeKey": home.write_key})
+    with TestClient(create_app(home.settings)) as client:
+        response = client.post("/v1/t", content=body, headers={"Authorization": "Bearer proxy-token"})
+        assert response.status_code == 200, response.text
+    assert [e[0] for e in stored(home)["events"]] == ["behind-proxy"]
+
+
+def test_a_wrong_method_gets_an_error_in_the_contract_shape(client: TestClient) -> None:
+    response = client.put("/v1/track", content=b"{}")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert "POST" in response.json()["message"]
+    assert client.get("/v2/nothing").json()["code"] == "not_found"

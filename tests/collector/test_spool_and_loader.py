@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import os
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import pytest
@@ -122,3 +124,36 @@ def test_a_second_writer_on_the_same_home_is_refused(home: Home) -> None:
     second = Spool(home.settings.spool_dir)  # free again once the first has stopped
     second.start()
     second.close()
+
+
+def test_a_failed_write_is_refused_and_writing_goes_on_in_a_new_segment(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk: the group is refused (never acknowledged), nothing already written is cut back, and
+    the next groups land whole in a fresh segment."""
+    import touchpoints.collector.spool as spool_module
+
+    spool = Spool(home.settings.spool_dir)
+    spool.start()
+    spool.append_sync(record("before"))
+    real_write = os.write
+    calls = {"n": 0}
+
+    def disk_full(fd: int, data: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_write(fd, bytes(data)[:30])  # a torn write, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(spool_module.os, "write", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        spool.append_sync(record("refused"))
+    spool.append_sync(record("after"))
+    spool.close()
+    assert [seq for seq, _ in list_segments(home.settings.spool_dir)] == [1, 2]
+    Loader(home.settings.spool_dir, home.settings.store_path).catch_up()
+    assert stored_ids(home) == ["after", "before"]
+    with open_store(home.settings.store_path) as db:
+        [(reason,)] = db.execute("SELECT reason FROM quarantine")
+    assert "incomplete record" in reason

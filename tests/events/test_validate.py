@@ -107,10 +107,10 @@ def test_batch_context_is_merged_under_the_event_context() -> None:
     assert event.timestamp == datetime(2026, 11, 23, 11, tzinfo=UTC)
 
 
-def test_a_missing_message_id_is_generated_stably_and_flagged() -> None:
-    payload = {"type": "track", "event": "A", "userId": "u", "timestamp": "2026-11-23T11:00:00Z"}
+def test_a_missing_message_id_is_generated_fresh_for_each_event_and_flagged() -> None:
+    payload = {"type": "track", "event": "Coffee Purchased", "userId": "u"}
     first, again = norm(payload), norm(payload)
-    assert first.message_id == again.message_id, "a retried event without messageId deduplicates"
+    assert first.message_id != again.message_id, "two identical purchases without ids are two purchases"
     assert "message_id_generated" in first.flags
 
 
@@ -162,3 +162,27 @@ def test_identify_traits_sent_in_the_context_become_the_traits() -> None:
     assert msgspec.json.decode(own.traits) == {"plan": "a"}, "traits sent as traits win"
     track = norm({"type": "track", "event": "A", "userId": "u", "context": {"traits": {"plan": "pro"}}})
     assert msgspec.json.decode(track.traits) == {}, "a track call's context traits stay context"
+
+
+def test_an_out_of_range_time_falls_back_instead_of_failing() -> None:
+    event = norm(
+        {
+            "type": "track",
+            "event": "A",
+            "userId": "u",
+            "messageId": "m",
+            "timestamp": "0001-01-01T00:00:00+01:00",
+        },
+        envelope=Envelope(sent_at="0001-01-01T00:00:00+01:00"),
+    )
+    assert event.timestamp == RECEIVED
+    assert event.flags == ["timestamp_unparseable"]
+    skewed = norm({"type": "track", "event": "A", "userId": "u", "messageId": "m", "timestamp": "2026-11-23T11:00:00Z",
+                   "sentAt": "0001-01-01T00:00:00+01:00"})  # fmt: skip
+    assert skewed.flags == ["sent_at_unparseable"]
+
+
+def test_deep_nesting_is_refused_with_a_reason() -> None:
+    deep = b'{"type":"track","event":"A","userId":"u","properties":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    with pytest.raises(InvalidEvent, match=r"nested too deeply|not valid JSON"):
+        norm(deep)

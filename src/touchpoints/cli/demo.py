@@ -35,7 +35,7 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             "stop it first, or use another --home"
         )
     if not settings.is_initialised:
-        settings.home.mkdir(parents=True, exist_ok=True)
+        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not settings.config_path.exists():
             settings.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
         with open_store(settings.store_path):
@@ -46,6 +46,8 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             keys.revoke(record.id)
     _, write_key = keys.create("write", "demo")
 
+    with loaded_store(settings) as db:
+        before = db.execute("SELECT count(*) FROM events")[0][0]
     started = time.perf_counter()
     events = generate_events(customers, seed)
     with BackgroundServer(settings, host, 0 if no_serve else port) as server:
@@ -69,7 +71,8 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             "sent": sent["sent"],
             "accepted": sent["accepted"],
             "quarantined": sent["quarantined"],
-            "stored_events": total,
+            "stored_events": total - before,
+            "events_in_store": total,
             "identified_customers": people,
             "by_channel": by_channel,
             "by_type": by_type,
@@ -78,8 +81,8 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
         if as_json:
             print_json(summary)
         else:
-            click.echo(f"Stored {total} events ({sent['quarantined']} quarantined) in {elapsed:.1f} s; "
-                       f"{people} identified customers.")  # fmt: skip
+            click.echo(f"Stored {total - before} new events ({sent['quarantined']} quarantined) in "
+                       f"{elapsed:.1f} s; the store holds {total}, with {people} identified customers.")  # fmt: skip
             click.echo("By channel: " + ", ".join(f"{k} {v}" for k, v in by_channel.items()))
             click.echo("By type:    " + ", ".join(f"{k} {v}" for k, v in by_type.items()))
         if no_serve:

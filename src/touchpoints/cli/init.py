@@ -20,7 +20,7 @@ def init(home: str | None, as_json: bool) -> None:
         raise click.ClickException(
             f"{settings.home} is already a Touchpoints home; create more keys with `touchpoints keys create`"
         )
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not settings.config_path.exists():
         settings.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
     with open_store(settings.store_path):

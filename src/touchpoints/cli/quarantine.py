@@ -43,18 +43,25 @@ def list_cmd(show_all: bool, limit: int | None, home: str | None, as_json: bool)
 @quarantine.command("replay")
 @click.argument("ids", nargs=-1)
 @click.option("--all", "replay_all", is_flag=True, help="Replay every held item.")
-@click.option("--payload-file", type=click.File("r"), default=None,
+@click.option("--payload-file", type=click.File("rb"), default=None,
               help="A corrected event (JSON) to replay in place of the one item named.")  # fmt: skip
 @home_option
 @json_option
-def replay(ids: tuple[str, ...], replay_all: bool, payload_file: IO[str] | None,
+def replay(ids: tuple[str, ...], replay_all: bool, payload_file: IO[bytes] | None,
            home: str | None, as_json: bool) -> None:  # fmt: skip
     """Replay held items through today's validation; what passes is stored, the rest stays held."""
     if not ids and not replay_all:
         raise click.UsageError("name the quarantine ids to replay, or --all")
     settings = settings_for(home)
     channels = {r.name: r.channel for r in KeyRing(settings.keys_path).records()}
-    payload = payload_file.read() if payload_file is not None else None
+    payload = None
+    if payload_file is not None:
+        try:
+            payload = payload_file.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise click.ClickException(
+                f"{payload_file.name} is not UTF-8 (byte {exc.start}); save the corrected event as UTF-8 JSON"
+            ) from exc
     limits = EventLimits.from_settings(settings)
     with loaded_store(settings) as db:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from touchpoints.cli.common import home_option, settings_for
@@ -24,5 +26,13 @@ def serve(home: str | None, host: str, port: int) -> None:
             f"a Touchpoints server (pid {running}) is already collecting into {settings.home}; "
             "stop it first, or use another --home"
         )
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
+        ) from exc
     click.echo(f"Touchpoints collector for {settings.home} on http://{host}:{port} (API docs at /docs)")
     make_server(create_app(settings), host, port).run()

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from touchpoints import __version__
 from touchpoints.collector.fastpath import IngestFastPath
-from touchpoints.collector.ingest import Collector
+from touchpoints.collector.ingest import Collector, error
 from touchpoints.collector.loader import Loader, LoaderThread
 from touchpoints.collector.openapi import BATCH_BODY, EVENT_BODY, INGEST_RESPONSES
 from touchpoints.collector.spool import Spool
@@ -76,6 +77,15 @@ def create_app(settings: Settings, *, fsync: bool = True, run_loader: bool = Tru
             allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
             max_age=600,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        if exc.status_code == 405:
+            message += "; events are sent with POST"
+        answer = error(exc.status_code, code, message, dict(exc.headers or {}))
+        return Response(answer.body, answer.status, answer.headers, media_type="application/json")
 
     @app.get("/health", tags=["health"], summary="Liveness: answers 200 with no data and no auth")
     async def health() -> dict[str, str]:

@@ -10,13 +10,14 @@ import binascii
 def basic_credentials(header: str | None) -> str | None:
     """The key in ``Authorization: Basic base64(key:)``; also accepts the key as the password.
 
-    Returns None when there is no Basic header, and ``""`` when there is one that carries no key.
+    Returns None when there is no Basic header (another scheme, added by a proxy, does not count: the key
+    may still be in the body), and ``""`` when there is a Basic header that carries no key.
     """
     if not header:
         return None
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
-        return ""
+        return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):

@@ -83,7 +83,11 @@ class Collector:
         if record is None:
             return error(401, "invalid_write_key", "the write key is not valid (unknown or revoked)")
         if record.role != "write":
-            return error(403, "wrong_key_role", f"this is a {record.role} key; ingestion needs a write key")
+            return error(
+                403,
+                "wrong_key_role",
+                f"this is {'an' if record.role == 'admin' else 'a'} {record.role} key; ingestion needs a write key",
+            )
         return record
 
     async def handle(
@@ -103,6 +107,10 @@ class Collector:
         except BodyError as exc:
             return error(exc.status, exc.code, exc.message)
         received_at = datetime.now(UTC)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return error(400, "invalid_json", f"the body is not UTF-8 (byte {exc.start}); JSON must be UTF-8")
 
         if call is None:
             try:
@@ -113,6 +121,8 @@ class Collector:
                 )
             except msgspec.DecodeError as exc:
                 return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+            except RecursionError:
+                return error(400, "invalid_json", "the body is nested too deeply to read")
             raw_events, body_key = envelope_msg.batch, envelope_msg.writeKey
             envelope = Envelope(
                 sent_at=envelope_msg.sentAt,
@@ -127,6 +137,8 @@ class Collector:
                 return error(400, "not_an_object", f"the body of a {call} call must be a JSON object")
             except msgspec.DecodeError as exc:
                 return error(400, "invalid_json", f"the body is not valid JSON: {exc}")
+            except RecursionError:
+                return error(400, "invalid_json", "the body is nested too deeply to read")
             raw_events = [msgspec.Raw(body)]
             envelope = Envelope(forced_type=call)
 
@@ -185,14 +197,14 @@ class Collector:
                 return error(
                     503,
                     "spool_unavailable",
-                    "the collector could not write events durably; nothing was stored; retry later",
+                    "the collector could not write these events durably; retry later (a retry never stores "
+                    "an event twice)",
                     headers={"retry-after": "1"},
                 )
         answer: dict[str, Any] = {
             "success": True,
             "accepted": accepted,
             "quarantined": len(raw_events) - accepted,
+            "errors": errors,
         }
-        if errors:
-            answer["errors"] = errors
         return Answer(200, _encoder.encode(answer))

@@ -111,6 +111,7 @@ class Spool:
     def _open_segment(self, seq: int) -> None:
         if self._fd >= 0:
             os.close(self._fd)
+            self._fd = -1
         path = segment_path(self.directory, seq)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
@@ -157,7 +158,8 @@ class Spool:
                     item.done.set_exception(error)
 
     def _write(self, data: bytes) -> OSError | None:
-        before = self._size
+        if self._fd < 0:
+            return OSError("no spool segment is open")
         try:
             view = memoryview(data)
             while view:
@@ -169,12 +171,16 @@ class Spool:
             log.error(
                 "spool write failed (%s); the requests in this group are refused, not acknowledged", exc
             )
-            try:  # leave no torn record behind for the loader
-                os.ftruncate(self._fd, before)
+            # Part of the group may be on disk and even loaded already (the loader reads whole lines), so
+            # the segment is never cut back: it is closed as it is (a torn last record is quarantined by
+            # the loader) and writing goes on in a new one. Refused requests are retried by their clients,
+            # and deduplication keeps what did land from being stored twice.
+            try:
+                self._open_segment(self.seq + 1)
             except OSError:
-                log.exception("could not truncate the spool segment after a failed write")
+                log.exception("could not start a new spool segment after a failed write")
             return exc
-        self._size = before + len(data)
+        self._size += len(data)
         self.commits += 1
         if self._size >= self.segment_bytes:
             self._open_segment(self.seq + 1)

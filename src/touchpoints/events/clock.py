@@ -24,7 +24,10 @@ def parse_time(value: Any) -> tuple[datetime | None, bool]:
         return None, False
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC), True
-    return parsed.astimezone(UTC), False
+    try:
+        return parsed.astimezone(UTC), False
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before the first representable instant
+        return None, False
 
 
 def correct_timestamp(

@@ -7,7 +7,7 @@ on, and the caller quarantines it with that reason.
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -193,6 +193,8 @@ def normalize_event(
     msg: _Inbound
     try:
         msg = _strict_decoder.decode(raw)
+    except RecursionError:
+        raise InvalidEvent("event is nested too deeply to read") from None
     except msgspec.DecodeError as exc:  # ValidationError included
         try:
             fields = _top_decoder.decode(raw)
@@ -237,7 +239,9 @@ def normalize_event(
     message_id = _id(msg.messageId, "messageId")
     flags: list[str] = []
     if message_id is None:
-        message_id = "tp-" + hashlib.sha256(source.encode() + b"\0" + raw).hexdigest()[:32]
+        # Random, as Segment does: two identical events without ids are two events (an SDK's retry
+        # always carries its messageId).
+        message_id = "tp-" + uuid.uuid4().hex
         flags.append("message_id_generated")
 
     timestamp = msg.timestamp

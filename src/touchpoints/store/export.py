@@ -23,21 +23,29 @@ _JSON = ("context", "properties", "traits", "integrations", "extra")
 
 _SELECT = """
 SELECT message_id, type, source, channel, user_id, anonymous_id, group_id, previous_id, event, name,
-       category, strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%fZ') AS timestamp,
-       strftime(received_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS received_at, original_timestamp, sent_at,
+       category, {timestamp} AS timestamp, {received_at} AS received_at, original_timestamp, sent_at,
        {flags} AS flags, context::VARCHAR AS context, properties::VARCHAR AS properties,
        traits::VARCHAR AS traits, integrations::VARCHAR AS integrations, extra::VARCHAR AS extra
 FROM events
 WHERE (?::TIMESTAMPTZ IS NULL OR timestamp >= ?::TIMESTAMPTZ)
   AND (?::TIMESTAMPTZ IS NULL OR timestamp < ?::TIMESTAMPTZ)
-ORDER BY timestamp, message_id
+ORDER BY events.timestamp, message_id
 """
+_ISO = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+
+
+def _select(flags: str, native_times: bool = False) -> str:
+    """Times as ISO-8601 text for text formats; as timestamps (UTC) for Parquet."""
+    if native_times:
+        return _SELECT.format(flags=flags, timestamp="events.timestamp", received_at="events.received_at")
+    return _SELECT.format(
+        flags=flags, timestamp=_ISO.format("events.timestamp"), received_at=_ISO.format("received_at")
+    )
 
 
 def _batches(
-    db: Backend, since: datetime | None, until: datetime | None, flags_sql: str
+    db: Backend, since: datetime | None, until: datetime | None, sql: str
 ) -> Iterator[pa.RecordBatch]:
-    sql = _SELECT.format(flags=flags_sql)
     yield from db.batches(sql, [since, since, until, until])
 
 
@@ -52,13 +60,13 @@ def export_events(
         import pyarrow.parquet as pq
 
         writer: Any = None
-        for batch in _batches(db, since, until, "flags"):
+        for batch in _batches(db, since, until, _select("flags", native_times=True)):
             if writer is None:
                 writer = pq.ParquetWriter(out, batch.schema)
             writer.write_batch(batch)
             count += batch.num_rows
         if writer is None:  # no events: still a valid, empty file with the schema
-            empty = db.arrow(_SELECT.format(flags="flags") + " LIMIT 0", [None] * 4)
+            empty = db.arrow(_select("flags", native_times=True) + " LIMIT 0", [None] * 4)
             writer = pq.ParquetWriter(out, empty.schema)
         writer.close()
         return count
@@ -67,7 +75,7 @@ def export_events(
 
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         writer_csv: Any = None
-        for batch in _batches(db, since, until, "to_json(flags)::VARCHAR"):
+        for batch in _batches(db, since, until, _select("to_json(flags)::VARCHAR")):
             rows = batch.to_pylist()
             if writer_csv is None:
                 writer_csv = csv.DictWriter(text, fieldnames=batch.schema.names)
@@ -77,7 +85,7 @@ def export_events(
         text.detach()
         return count
     encode = msgspec.json.Encoder().encode
-    for batch in _batches(db, since, until, "flags"):
+    for batch in _batches(db, since, until, _select("flags")):
         for row in batch.to_pylist():
             record: dict[str, Any] = {}
             for key, value in row.items():

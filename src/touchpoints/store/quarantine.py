@@ -80,9 +80,10 @@ def replay(
                 )
             except InvalidEvent as exc:
                 outcome.still_invalid += 1
+                # The reason is today's; the payload stays what the client sent, whatever was tried.
                 db.execute(
-                    "UPDATE quarantine SET reason = ?, payload = ? WHERE quarantine_id = ?",
-                    [exc.reason, text, item["quarantine_id"]],
+                    "UPDATE quarantine SET reason = ? WHERE quarantine_id = ?",
+                    [exc.reason, item["quarantine_id"]],
                 )
                 outcome.items.append({"quarantine_id": item["quarantine_id"], "status": "held",
                                       "reason": exc.reason})  # fmt: skip
@@ -92,9 +93,8 @@ def replay(
             outcome.replayed += stored.stored
             outcome.duplicates += stored.duplicates
             db.execute(
-                "UPDATE quarantine SET status = 'replayed', replayed_at = ?, message_id = ?, payload = ? "
-                "WHERE quarantine_id = ?",
-                [now, event.message_id, text, item["quarantine_id"]],
+                "UPDATE quarantine SET status = 'replayed', replayed_at = ?, message_id = ? WHERE quarantine_id = ?",
+                [now, event.message_id, item["quarantine_id"]],
             )
             outcome.items.append({"quarantine_id": item["quarantine_id"], "status": status,
                                   "message_id": event.message_id})  # fmt: skip
