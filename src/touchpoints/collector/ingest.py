@@ -155,7 +155,7 @@ class Collector:
                 "per request",
             )
 
-        lines: list[bytes] = []
+        items: list[StoredEvent | QuarantinedItem] = []
         errors: list[dict[str, Any]] = []
         accepted = 0
         for index, raw in enumerate(raw_events):
@@ -187,11 +187,10 @@ class Collector:
                 )
                 if len(errors) < MAX_ERRORS_SHOWN:
                     errors.append({"index": index, "reason": reason, "quarantine_id": item.quarantine_id})
-            lines.append(_encoder.encode(item))
-        if lines:
-            lines.append(b"")
+            items.append(item)
+        if items:
             try:
-                await self.spool.append(b"\n".join(lines))
+                await self.spool.append(_encoder.encode_lines(items))
             except (OSError, SpoolClosed) as exc:
                 log.error("could not spool a request: %s", exc)
                 return error(
