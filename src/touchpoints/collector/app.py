@@ -112,8 +112,10 @@ def create_app(settings: Settings, *, fsync: bool = True, run_loader: bool = Tru
             response_model=None,
         )
 
-    add_ingest_route("/v1/batch", None, "Send up to 2,500 events of any type in one request")
-    for call, short in SHORT_PATHS.items():
-        add_ingest_route(f"/v1/{call}", call, f"Send one {call} call")
-        add_ingest_route(f"/v1/{short}", call, f"Send one {call} call (analytics.js short path)")
+    for path, call in ingest_paths().items():
+        if call is None:
+            summary = "Send up to 2,500 events of any type in one request"
+        else:
+            summary = f"Send one {call} call" + ("" if path.endswith(call) else " (analytics.js short path)")
+        add_ingest_route(path, call, summary)
     return app
