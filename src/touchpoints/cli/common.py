@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from touchpoints.collector.loader import Loader
-from touchpoints.config import ConfigError, Settings, load_settings, resolve_home
+from touchpoints.config import CONFIG_TEMPLATE, ConfigError, Settings, load_settings, resolve_home
 from touchpoints.store.backend import StoreBusy
 from touchpoints.store.duckdb import DuckDBBackend, open_store
 
@@ -55,13 +55,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False) + "\n")
 
 
+def create_home(settings: Settings) -> None:
+    """The home folder (owner-only: it holds personal data), its config.toml and an empty store."""
+    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not settings.config_path.exists():
+        settings.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    with open_store(settings.store_path):
+        pass
+
+
 @contextmanager
 def loaded_store(settings: Settings) -> Iterator[DuckDBBackend]:
     """The store, with anything still in the spool loaded first (so reads are complete even when no
     server is running, e.g. after a crash)."""
-    from datetime import timedelta
-
-    loader = Loader(settings.spool_dir, settings.store_path, timedelta(days=settings.dedup_window_days))
+    loader = Loader.for_settings(settings)
     try:
         with open_store(settings.store_path) as db:
             loader.load_pending(db)

@@ -6,11 +6,16 @@ import time
 
 import click
 
-from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
+from touchpoints.cli.common import (
+    create_home,
+    home_option,
+    json_option,
+    loaded_store,
+    print_json,
+    settings_for,
+)
 from touchpoints.collector.spool import Spool
-from touchpoints.config import CONFIG_TEMPLATE
 from touchpoints.privacy.keys import KeyRing
-from touchpoints.store.duckdb import open_store
 
 
 @click.command()
@@ -35,11 +40,7 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             "stop it first, or use another --home"
         )
     if not settings.is_initialised:
-        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not settings.config_path.exists():
-            settings.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
-        with open_store(settings.store_path):
-            pass
+        create_home(settings)
     keys = KeyRing(settings.keys_path)
     for record in keys.records():
         if record.name == "demo" and record.active:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import click
 
-from touchpoints.cli.common import home_option, json_option, print_json, settings_for
-from touchpoints.config import CONFIG_TEMPLATE
+from touchpoints.cli.common import create_home, home_option, json_option, print_json, settings_for
 from touchpoints.privacy.keys import KeyRing
-from touchpoints.store.duckdb import open_store
 
 
 @click.command()
@@ -20,11 +18,7 @@ def init(home: str | None, as_json: bool) -> None:
         raise click.ClickException(
             f"{settings.home} is already a Touchpoints home; create more keys with `touchpoints keys create`"
         )
-    settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not settings.config_path.exists():
-        settings.config_path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
-    with open_store(settings.store_path):
-        pass
+    create_home(settings)
     keys = KeyRing(settings.keys_path)
     _, write_key = keys.create("write", "default")
     _, admin_key = keys.create("admin", "admin")

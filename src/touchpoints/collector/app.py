@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,26 +36,23 @@ def ingest_paths() -> dict[str, str | None]:
     return paths
 
 
-def create_app(settings: Settings, *, fsync: bool = True, run_loader: bool = True) -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     """The collector app for one home; starts the spool writer and the loader with the app's lifespan."""
     keys = KeyRing(settings.keys_path)
-    spool = Spool(settings.spool_dir, settings.spool_segment_bytes, fsync=fsync)
-    loader = Loader(settings.spool_dir, settings.store_path, timedelta(days=settings.dedup_window_days))
+    spool = Spool(settings.spool_dir, settings.spool_segment_bytes)
+    loader = Loader.for_settings(settings)
     collector = Collector(settings, keys, spool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         spool.start()
-        thread = LoaderThread(loader, settings.loader_interval_seconds) if run_loader else None
-        if thread is not None:
-            thread.start()
-        app.state.loader_thread = thread
+        thread = LoaderThread(loader, settings.loader_interval_seconds)
+        thread.start()
         try:
             yield
         finally:
             spool.close()
-            if thread is not None:
-                thread.stop()
+            thread.stop()
 
     app = FastAPI(
         title="Touchpoints collector",

@@ -19,6 +19,7 @@ from pathlib import Path
 import msgspec
 
 from touchpoints.collector.spool import list_segments
+from touchpoints.config import Settings
 from touchpoints.events.model import QuarantinedItem, SpoolRecord, StoredEvent
 from touchpoints.store.backend import Backend, StoreBusy
 from touchpoints.store.duckdb import open_store
@@ -80,10 +81,13 @@ class Loader:
         self.spool_dir = spool_dir
         self.store_path = store_path
         self.dedup_window = dedup_window
-        self.totals = AppendResult()
         self._known: Position | None = None
         self._last_prune = 0.0
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Loader:
+        return cls(settings.spool_dir, settings.store_path, timedelta(days=settings.dedup_window_days))
 
     def has_pending(self) -> bool:
         """Cheap check (file sizes only) for spooled bytes beyond the last position this loader saw."""
@@ -112,7 +116,6 @@ class Loader:
                 total.add(step)
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-            self.totals.add(total)
             now = datetime.now(UTC)
             if now.timestamp() - self._last_prune > 3600:
                 with db.transaction():
