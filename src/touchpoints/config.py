@@ -29,6 +29,9 @@ max_request_bytes = 512000
 max_batch_events = 2500
 # A timestamp this many hours or more ahead of receivedAt is flagged "timestamp_future".
 future_tolerance_hours = 23
+# Keep only the network part of client IP addresses (IPv4 /24, IPv6 /48) before anything is written:
+# enough for country and city, not for the household. Set to false to keep whole addresses.
+truncate_ip = true
 
 [loader]
 # How often the loader moves spooled events into the store, in seconds.
@@ -53,6 +56,7 @@ class Settings:
     max_request_bytes: int = 500 * 1024
     max_batch_events: int = 2500
     future_tolerance_hours: float = 23.0
+    truncate_ip: bool = True
     loader_interval_seconds: float = 0.2
     spool_segment_bytes: int = 64 * 1024 * 1024
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -68,6 +72,10 @@ class Settings:
     @property
     def keys_path(self) -> Path:
         return self.home / "keys.json"
+
+    @property
+    def links_path(self) -> Path:
+        return self.home / "links.json"
 
     @property
     def config_path(self) -> Path:
@@ -93,6 +101,7 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "max_request_bytes": "max_request_bytes",
         "max_batch_events": "max_batch_events",
         "future_tolerance_hours": "future_tolerance_hours",
+        "truncate_ip": "truncate_ip",
     },
     "loader": {"interval_seconds": "loader_interval_seconds", "segment_bytes": "spool_segment_bytes"},
 }
@@ -125,6 +134,10 @@ def load_settings(home: Path) -> Settings:
 
 
 def _coerce(path: Path, name: str, type_name: str, value: Any) -> Any:
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: {name} must be true or false, got {value!r}")
+        return value
     if "tuple" in type_name:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{path}: {name} must be a list of strings, got {value!r}")

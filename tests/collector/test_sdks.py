@@ -186,7 +186,11 @@ def test_every_sdk_call_is_stored_once_with_its_fields(
         for field in ("properties", "traits", "context", "integrations"):
             if (sdk, call, field) == ("rudderstack", "identify", "traits"):
                 continue  # taken from context.traits; checked below
-            assert event.get(field, {}) == message.get(field, {}), f"{call}.{field}"
+            expected = message.get(field, {})
+            if field == "context" and "ip" in expected:
+                # IP addresses are truncated at the door by default (collector.truncate_ip).
+                expected = {**expected, "ip": expected["ip"].rsplit(".", 1)[0] + ".0"}
+            assert event.get(field, {}) == expected, f"{call}.{field}"
         assert event["context"]["library"]["name"] == "analytics-python"
         assert "extra" not in event, f"{call}: SDK fields were not recognised: {event.get('extra')}"
         # No clock skew between SDK and collector here, so skew correction must give back the SDK's time.
@@ -199,7 +203,7 @@ def test_every_sdk_call_is_stored_once_with_its_fields(
     assert by_type["track"]["properties"]["revenue"] == 19.99
     assert by_type["track"]["properties"]["items"] == [{"sku": "A-1", "qty": 2}]
     assert by_type["track"]["properties"]["note"] == "ünï"
-    assert by_type["track"]["context"]["ip"] == "203.0.113.7"
+    assert by_type["track"]["context"]["ip"] == "203.0.113.0"  # truncated at the door
     assert by_type["page"]["name"] == "Pricing"
     assert by_type["page"]["properties"]["path"] == "/pricing"
     assert by_type["screen"]["name"] == "Basket"

@@ -41,7 +41,8 @@ def test_a_track_call_keeps_every_field() -> None:
     assert event.channel == "web"
     assert event.source == "web-shop"
     assert msgspec.json.decode(event.properties) == {"total": 99.5, "products": [{"sku": "x"}]}
-    assert msgspec.json.decode(event.context)["ip"] == "203.0.113.9"
+    assert msgspec.json.decode(event.context) == {"library": {"name": "analytics.js"}, "ip": "203.0.113.0"}
+    assert event.ip == "203.0.113.0", "the address is truncated at the door by default"
     assert msgspec.json.decode(event.integrations) == {"All": True}
     assert msgspec.json.decode(event.extra) == {"version": 2}, "unknown top-level fields are kept"
     assert event.received_at == RECEIVED
@@ -103,7 +104,7 @@ def test_batch_context_is_merged_under_the_event_context() -> None:
          "timestamp": "2026-11-23T11:00:00Z"},
         envelope=envelope,
     )  # fmt: skip
-    assert msgspec.json.decode(event.context) == {"ip": "2.2.2.2", "locale": "en"}
+    assert msgspec.json.decode(event.context) == {"ip": "2.2.2.0", "locale": "en"}
     assert event.timestamp == datetime(2026, 11, 23, 11, tzinfo=UTC)
 
 
@@ -186,3 +187,34 @@ def test_deep_nesting_is_refused_with_a_reason() -> None:
     deep = b'{"type":"track","event":"A","userId":"u","properties":{"a":' + b"[" * 5000 + b"]" * 5000 + b"}}"
     with pytest.raises(InvalidEvent, match=r"nested too deeply|not valid JSON"):
         norm(deep)
+
+
+@pytest.mark.parametrize(
+    ("address", "truncated"),
+    [
+        ("203.0.113.9", "203.0.113.0"),
+        ("2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"),
+        ("::ffff:198.51.100.77", "198.51.100.0"),
+        ("not an address", ""),
+    ],
+)
+def test_ip_addresses_keep_only_their_network_part(address: str, truncated: str) -> None:
+    event = normalize_event(
+        msgspec.json.encode({"type": "track", "userId": "u", "event": "E", "context": {"ip": address}}),
+        source="s",
+        received_at=RECEIVED,
+    )
+    assert event.ip == truncated
+    assert msgspec.json.decode(event.context)["ip"] == truncated
+
+
+def test_whole_addresses_are_kept_when_truncation_is_off_and_the_peer_fills_a_missing_one() -> None:
+    limits = EventLimits(truncate_ip=False)
+    raw = msgspec.json.encode({"type": "track", "userId": "u", "event": "E", "context": {"ip": "203.0.113.9"}})
+    event = normalize_event(raw, source="s", received_at=RECEIVED, limits=limits, client_ip="198.51.100.4")
+    assert event.ip == "203.0.113.9", "context.ip wins over the connection's address"
+    bare = msgspec.json.encode({"type": "track", "userId": "u", "event": "E"})
+    assert normalize_event(bare, source="s", received_at=RECEIVED, limits=limits, client_ip="198.51.100.4").ip == (
+        "198.51.100.4"
+    )
+    assert normalize_event(bare, source="s", received_at=RECEIVED, client_ip="198.51.100.4").ip == "198.51.100.0"

@@ -46,7 +46,10 @@ class IngestFastPath:
                 if not message.get("more_body", False):
                     return
 
-        answer = await self.collector.handle(headers, chunks(), path, self.paths[path])
+        client = scope.get("client")
+        answer = await self.collector.handle(
+            headers, chunks(), path, self.paths[path], client[0] if client else None
+        )
         raw_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(answer.body)).encode()),

@@ -76,6 +76,7 @@ class ContextSignals(msgspec.Struct):
     app: msgspec.Raw = _ABSENT
     os: msgspec.Raw = _ABSENT
     traits: msgspec.Raw = _ABSENT
+    ip: Any = None
 
 
 def infer_channel(context: ContextSignals, top_level: Any, source_channel: str | None) -> str:

@@ -39,6 +39,7 @@ class StoredEvent(msgspec.Struct, tag_field="_k", tag="e", kw_only=True):
     traits: msgspec.Raw = EMPTY_OBJECT
     integrations: msgspec.Raw = EMPTY_OBJECT
     extra: msgspec.Raw = EMPTY_OBJECT
+    ip: str | None = None
 
 
 class QuarantinedItem(msgspec.Struct, tag_field="_k", tag="q", kw_only=True):

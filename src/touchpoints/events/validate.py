@@ -7,6 +7,7 @@ on, and the caller quarantines it with that reason.
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,10 +40,13 @@ class InvalidEvent(ValueError):
 class EventLimits:
     max_event_bytes: int = 32 * 1024
     future_tolerance: timedelta = timedelta(hours=23)
+    truncate_ip: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EventLimits:
-        return cls(settings.max_event_bytes, timedelta(hours=settings.future_tolerance_hours))
+        return cls(
+            settings.max_event_bytes, timedelta(hours=settings.future_tolerance_hours), settings.truncate_ip
+        )
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,7 @@ def normalize_event(
     envelope: Envelope | None = None,
     source_channel: str | None = None,
     limits: EventLimits = EventLimits(),
+    client_ip: str | None = None,
 ) -> StoredEvent:
     """Validates one event (its JSON bytes) and returns it normalised; raises ``InvalidEvent``.
 
@@ -258,6 +263,11 @@ def normalize_event(
         flags.append("client_received_at_ignored")
 
     signals = _signals_decoder.decode(context) if context is not EMPTY_OBJECT else _NO_SIGNALS
+    ip = signals.ip if isinstance(signals.ip, str) and signals.ip else client_ip
+    if ip is not None and limits.truncate_ip:
+        ip = truncate_ip(ip)
+        if isinstance(signals.ip, str) and signals.ip != ip:
+            context = _with_ip(context, ip)
     if traits is EMPTY_OBJECT and call in ("identify", "group") and is_object(signals.traits):
         traits = signals.traits  # RudderStack's SDKs send identify traits only as context.traits
     return StoredEvent(
@@ -282,7 +292,26 @@ def normalize_event(
         traits=traits,
         integrations=integrations,
         extra=extra,
+        ip=ip,
     )
+
+
+def truncate_ip(address: str) -> str:
+    """The network part of an address: IPv4 to /24, IPv6 to /48; what is not an address is dropped."""
+    try:
+        parsed = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return ""
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        parsed = parsed.ipv4_mapped
+    prefix = 24 if parsed.version == 4 else 48
+    return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False).network_address)
+
+
+def _with_ip(context: msgspec.Raw, ip: str) -> msgspec.Raw:
+    fields = _decode(context)
+    fields["ip"] = ip
+    return msgspec.Raw(_encode(fields))
 
 
 def _none_or_json(value: Any) -> str | None:
