@@ -61,6 +61,10 @@ class DuckDBBackend:
             raise
         self.con.execute("COMMIT")
 
+    def query_progress(self) -> float:
+        """How far the running statement is, 0-100 (-1 when none runs); safe to call from another thread."""
+        return float(self.con.query_progress())
+
     def close(self) -> None:
         self.con.close()
 
