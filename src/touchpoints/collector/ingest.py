@@ -91,10 +91,16 @@ class Collector:
         return record
 
     async def handle(
-        self, headers: Mapping[str, str], chunks: AsyncIterator[bytes], path: str, call: str | None
+        self,
+        headers: Mapping[str, str],
+        chunks: AsyncIterator[bytes],
+        path: str,
+        call: str | None,
+        client_ip: str | None = None,
     ) -> Answer:
         """One ingest request. ``headers`` has lower-case names; ``call`` is the event type of a
-        single-event path, None for ``/v1/batch``."""
+        single-event path, None for ``/v1/batch``; ``client_ip`` is the peer's address (the server applies
+        its trusted-proxy rules), used when an event has no ``context.ip``."""
         header_key = basic_credentials(headers.get("authorization"))
         record: KeyRecord | None = None
         if header_key is not None:
@@ -168,6 +174,7 @@ class Collector:
                     envelope=envelope,
                     source_channel=record.channel,
                     limits=self.limits,
+                    client_ip=client_ip,
                 )
                 accepted += 1
             except Exception as exc:  # no event is lost to a bug: it is kept for replay
@@ -207,3 +214,24 @@ class Collector:
             "errors": errors,
         }
         return Answer(200, _encoder.encode(answer))
+
+    async def record(
+        self, message: dict[str, Any], source: str, channel: str, client_ip: str | None = None
+    ) -> bool:
+        """Stores one event the collector makes itself (a link click, an email open), through the same
+        validation and spool as a client's; False if it could not be stored (the caller still answers)."""
+        received_at = datetime.now(UTC)
+        try:
+            event = normalize_event(
+                _encoder.encode(message),
+                source=source,
+                received_at=received_at,
+                source_channel=channel,
+                limits=self.limits,
+                client_ip=client_ip,
+            )
+            await self.spool.append(_encoder.encode_lines([event]))
+        except (InvalidEvent, OSError, SpoolClosed) as exc:
+            log.error("could not record a %s event from %s: %s", message.get("event"), source, exc)
+            return False
+        return True
