@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +21,8 @@ from touchpoints.collector.loader import Loader, LoaderThread
 from touchpoints.collector.openapi import BATCH_BODY, EVENT_BODY, INGEST_RESPONSES
 from touchpoints.collector.spool import Spool
 from touchpoints.config import Settings
+from touchpoints.links.registry import LinkRegistry
+from touchpoints.links.routes import add_link_routes
 from touchpoints.privacy.keys import KeyRing
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ SHORT_PATHS = {"identify": "i", "track": "t", "page": "p", "screen": "s", "group
 
 def ingest_paths() -> dict[str, str | None]:
     """Every ingest path and the call type it implies (None: the batch path, where each event says)."""
-    paths: dict[str, str | None] = {"/v1/batch": None}
+    # /v1/b: analytics-next posts its batches there when its batching delivery is on.
+    paths: dict[str, str | None] = {"/v1/batch": None, "/v1/b": None}
     for call, short in SHORT_PATHS.items():
         paths[f"/v1/{call}"] = call
         paths[f"/v1/{short}"] = call
@@ -87,12 +91,27 @@ def create_app(settings: Settings) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get(
+        "/tp.js",
+        tags=["tracker"],
+        summary="The first-party browser tracker (see docs/tracker.md for the snippet)",
+        response_class=Response,
+    )
+    async def tracker() -> Response:
+        script = resources.files("touchpoints.collector").joinpath("static/tp.js").read_bytes()
+        return Response(
+            script,
+            media_type="application/javascript; charset=utf-8",
+            headers={"cache-control": "public, max-age=300", "x-content-type-options": "nosniff"},
+        )
+
     def add_ingest_route(path: str, call: str | None, summary: str) -> None:
         # Served by IngestFastPath; the route describes the endpoint in the OpenAPI schema, and answers
         # the same way if the middleware is ever bypassed.
         async def endpoint(request: Request) -> Response:
             headers = {k.lower(): v for k, v in request.headers.items()}
-            answer = await collector.handle(headers, request.stream(), request.url.path, call)
+            client_ip = request.client.host if request.client else None
+            answer = await collector.handle(headers, request.stream(), request.url.path, call, client_ip)
             return Response(answer.body, answer.status, answer.headers, media_type="application/json")
 
         body = BATCH_BODY if call is None else EVENT_BODY
@@ -107,6 +126,8 @@ def create_app(settings: Settings) -> FastAPI:
             openapi_extra={"requestBody": body},
             response_model=None,
         )
+
+    add_link_routes(app, collector, LinkRegistry(settings.links_path))
 
     for path, call in ingest_paths().items():
         if call is None:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 
+from touchpoints.enrich.useragent import record_new_agents
 from touchpoints.events.model import QuarantinedItem, StoredEvent
 from touchpoints.store.backend import Backend
 
@@ -22,7 +23,7 @@ _UTC_US = pa.timestamp("us", tz="UTC")
 EVENT_COLUMNS = (
     "message_id", "type", "source", "channel", "user_id", "anonymous_id", "group_id", "previous_id",
     "event", "name", "category", "timestamp", "received_at", "original_timestamp", "sent_at", "flags",
-    "context", "properties", "traits", "integrations", "extra",
+    "context", "properties", "traits", "integrations", "extra", "ip",
 )  # fmt: skip
 _JSON_COLUMNS = ("context", "properties", "traits", "integrations", "extra")
 _TIME_COLUMNS = ("timestamp", "received_at")
@@ -99,7 +100,7 @@ def _insert_new_events(
         db.register("_tp_fresh", fresh)
         try:
             db.execute(
-                f"INSERT INTO events SELECT {_SELECT_EVENTS} FROM {incoming} i "
+                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {_SELECT_EVENTS} FROM {incoming} i "
                 f"SEMI JOIN _tp_fresh f ON i.message_id = f.message_id{first_only}"
             )
         finally:
@@ -113,7 +114,9 @@ def append_events(db: Backend, events: Sequence[StoredEvent]) -> AppendResult:
         return AppendResult()
     db.register("_tp_incoming", events_to_arrow(events))
     try:
-        return _insert_new_events(db, "_tp_incoming", len(events))
+        result = _insert_new_events(db, "_tp_incoming", len(events))
+        record_new_agents(db, "SELECT context::JSON->>'$.userAgent' FROM _tp_incoming")
+        return result
     finally:
         db.unregister("_tp_incoming")
 
@@ -163,6 +166,8 @@ def append_spool_file(db: Backend, path: str) -> AppendResult:
         # rowid follows the file's order in a freshly created table: the first occurrence wins.
         incoming = "(SELECT *, rowid AS _seq FROM _tp_staged WHERE _k = 'e')"
         result = _insert_new_events(db, incoming, events, repeats) if events else AppendResult()
+        if events:
+            record_new_agents(db, "SELECT context->>'$.userAgent' FROM _tp_staged WHERE _k = 'e'")
         if quarantined:
             db.execute(
                 "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope) "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 1
+VERSION = 2
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -65,6 +66,35 @@ _STEPS: dict[int, list[str]] = {
         )
         """,
         "INSERT INTO loader_state SELECT 0, 0 WHERE NOT EXISTS (SELECT 1 FROM loader_state)",
+    ],
+    2: [
+        # The client's address (context.ip, else the connection's), truncated when configured.
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS ip VARCHAR",
+        # Bought or partner tables keyed by a trait (postcode -> census band); one version per source.
+        """
+        CREATE TABLE IF NOT EXISTS enrichment (
+            source VARCHAR NOT NULL,
+            trait VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            attributes JSON NOT NULL,
+            imported_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (source, key)
+        )
+        """,
+        # Every distinct User-Agent seen, parsed once (ua-parser) by the loader.
+        """
+        CREATE TABLE IF NOT EXISTS user_agents (
+            user_agent VARCHAR PRIMARY KEY,
+            browser VARCHAR,
+            browser_version VARCHAR,
+            os VARCHAR,
+            os_version VARCHAR,
+            device VARCHAR,
+            device_type VARCHAR NOT NULL
+        )
+        """,
+        # Recreated by any later step that changes it.
+        events_enriched_sql(),
     ],
 }
 
