@@ -41,9 +41,15 @@ def test_user_agents_give_browser_os_and_device_type(
 
 
 def _page(
-    message_id: str, at: datetime, *, anonymous: str = "visitor-1", url: str = "https://shop.example/",
-    referrer: str = "", agent: str = WINDOWS, campaign: dict[str, str] | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    message_id: str,
+    at: datetime,
+    *,
+    anonymous: str = "visitor-1",
+    url: str = "https://shop.example/",
+    referrer: str = "",
+    agent: str = WINDOWS,
+    campaign: dict[str, str] | None = None,
+) -> dict[str, Any]:
     context: dict[str, Any] = {
         "library": {"name": "analytics.js"},
         "page": {
@@ -55,8 +61,13 @@ def _page(
     }
     if campaign:
         context["campaign"] = campaign
-    return {"type": "page", "messageId": message_id, "anonymousId": anonymous, "timestamp": at.isoformat(),
-            "context": context}  # fmt: skip
+    return {
+        "type": "page",
+        "messageId": message_id,
+        "anonymousId": anonymous,
+        "timestamp": at.isoformat(),
+        "context": context,
+    }
 
 
 def _enriched(tmp_path: Path, messages: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -82,7 +93,7 @@ def test_referrers_are_classified_and_utm_fields_read(tmp_path: Path) -> None:
                 url="https://shop.example/tv?utm_source=google&utm_medium=cpc&utm_campaign=autumn%20tv",
                 referrer="https://www.google.com/",
                 anonymous="c",
-            ),  # fmt: skip
+            ),
             _page("gclid", START, url="https://shop.example/?gclid=xyz", anonymous="d"),
             _page(
                 "email",
@@ -104,7 +115,7 @@ def test_referrers_are_classified_and_utm_fields_read(tmp_path: Path) -> None:
                 START,
                 campaign={"source": "instagram", "medium": "social", "name": "new-audio"},
                 anonymous="i",
-            ),  # fmt: skip
+            ),
         ],
     )
     assert {k: r["referrer_class"] for k, r in rows.items()} == {
@@ -119,8 +130,10 @@ def test_referrers_are_classified_and_utm_fields_read(tmp_path: Path) -> None:
         "campaign-object": "social",
     }
     assert (rows["paid"]["utm_source"], rows["paid"]["utm_medium"], rows["paid"]["utm_campaign"]) == (
-        "google", "cpc", "autumn tv"
-    )  # fmt: skip
+        "google",
+        "cpc",
+        "autumn tv",
+    )
     assert rows["campaign-object"]["utm_campaign"] == "new-audio", (
         "context.campaign, as analytics.js sends it"
     )
@@ -144,8 +157,15 @@ def test_sessions_split_after_thirty_minutes_of_inactivity(tmp_path: Path) -> No
 
 
 def test_offline_events_have_no_session(tmp_path: Path) -> None:
-    pos = {"type": "track", "event": "Order Completed", "userId": "c1", "messageId": "o1",
-           "timestamp": START.isoformat(), "context": {"channel": "pos"}, "properties": {"order_id": "1"}}  # fmt: skip
+    pos = {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "c1",
+        "messageId": "o1",
+        "timestamp": START.isoformat(),
+        "context": {"channel": "pos"},
+        "properties": {"order_id": "1"},
+    }
     rows = _enriched(tmp_path, [pos])
     assert rows["o1"]["channel"] == "pos"
     assert rows["o1"]["session_id"] is None
