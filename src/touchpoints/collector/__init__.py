@@ -5,6 +5,20 @@ key; ``spool`` makes accepted events durable before they are acknowledged; ``loa
 store; ``server`` runs it all under uvicorn. May import ``config``, ``events``, ``store`` and ``privacy``.
 """
 
-from touchpoints.collector.app import create_app
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from touchpoints.collector.app import create_app
 
 __all__ = ["create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    # The web framework is imported only by what serves HTTP, so CLI commands start in a fraction of the time.
+    if name == "create_app":
+        from touchpoints.collector.app import create_app
+
+        return create_app
+    raise AttributeError(name)

@@ -66,6 +66,10 @@ def utm_sql(field: str, context: str = "context") -> str:
     return f"coalesce(nullif({context}->>'$.campaign.{key}', ''), {from_url})"
 
 
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
 def referrer_class_sql(context: str = "context") -> str:
     referrer = f"nullif({context}->>'$.page.referrer', '')"
     ref_host = host_sql(referrer)
@@ -73,12 +77,11 @@ def referrer_class_sql(context: str = "context") -> str:
     medium = f"lower({utm_sql('medium', context)})"
     query = f"coalesce({context}->>'$.page.search', {context}->>'$.page.url', '')"
     click_ids = "|".join(CLICK_IDS)
-    quoted = lambda values: ", ".join(f"'{v}'" for v in values)  # noqa: E731
     return (
         "CASE "
-        f"WHEN {medium} IN ({quoted(PAID_MEDIUMS)}) OR regexp_matches({query}, '[?&]({click_ids})=') THEN 'paid' "
-        f"WHEN {medium} IN ({quoted(EMAIL_MEDIUMS)}) OR {_host_match(ref_host, EMAIL_HOSTS)} THEN 'email' "
-        f"WHEN {medium} IN ({quoted(SOCIAL_MEDIUMS)}) OR {_host_match(ref_host, SOCIAL_HOSTS)} THEN 'social' "
+        f"WHEN {medium} IN ({_quoted(PAID_MEDIUMS)}) OR regexp_matches({query}, '[?&]({click_ids})=') THEN 'paid' "
+        f"WHEN {medium} IN ({_quoted(EMAIL_MEDIUMS)}) OR {_host_match(ref_host, EMAIL_HOSTS)} THEN 'email' "
+        f"WHEN {medium} IN ({_quoted(SOCIAL_MEDIUMS)}) OR {_host_match(ref_host, SOCIAL_HOSTS)} THEN 'social' "
         f"WHEN {medium} = 'organic' OR {_host_match(ref_host, SEARCH_HOSTS)} THEN 'search' "
         f"WHEN {ref_host} IS NOT NULL AND {ref_host} = {page_host} THEN 'internal' "
         f"WHEN {ref_host} IS NOT NULL OR {utm_sql('source', context)} IS NOT NULL THEN 'referral' "

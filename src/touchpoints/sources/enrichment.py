@@ -32,7 +32,7 @@ def normalise_key(sql: str) -> str:
 def import_enrichment(
     db: Backend, opts: ImportOptions, columns: list[str], result: ImportResult, say: Callable[[str], None]
 ) -> ImportResult:
-    from touchpoints.sources.importer import ImportError_, _lit, _origin
+    from touchpoints.sources.importer import ImportError_, _lit, _origin, payload_sql
 
     if not opts.key:
         raise ImportError_(
@@ -59,8 +59,8 @@ def import_enrichment(
     key = normalise_key(f"trim({_q(key_column)})")
     say("checking")
     db.execute(
-        f"CREATE OR REPLACE TEMP TABLE _imp_typed AS SELECT _row, _payload, _error, nullif({key}, '') AS k, "
-        f"{attrs} AS attributes FROM _imp_src"
+        f"CREATE OR REPLACE TEMP TABLE _imp_typed AS SELECT _row, {payload_sql('_imp_src')} AS _payload, _error, "
+        f"nullif({key}, '') AS k, {attrs} AS attributes FROM _imp_src"
     )
     db.execute(
         "ALTER TABLE _imp_typed ADD COLUMN _reason VARCHAR; "

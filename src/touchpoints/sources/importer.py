@@ -109,14 +109,15 @@ def detect_format(path: Path, given: str | None) -> str:
 def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     """Creates ``_imp_src(_row, _payload, _error, <file columns>)`` and returns the file's column names.
     ``_error`` is set for rows that could not be read at all (a malformed CSV line, a line that is not a
-    JSON object); their payload is the raw text."""
+    JSON object). ``_payload`` is the raw text where there is one (a JSON line, a rejected CSV line);
+    otherwise ``payload_sql`` makes it from the columns, for the few rows that need it."""
     path = str(opts.path)
     if fmt == "csv":
         delim = f", delim = {_lit(opts.delimiter)}" if opts.delimiter else ""
         reader = f"read_csv({_lit(path)}, header = true, all_varchar = true, store_rejects = true{delim})"
         db.execute(
             f"CREATE OR REPLACE TEMP TABLE _imp_src AS SELECT row_number() OVER () AS _row, "
-            f"to_json(t)::VARCHAR AS _payload, NULL::VARCHAR AS _error, * FROM {reader} t"
+            f"NULL::VARCHAR AS _payload, NULL::VARCHAR AS _error, * FROM {reader} t"
         )
         columns = _columns(db)
         rejects = db.execute(
@@ -135,7 +136,7 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     if fmt == "parquet":
         db.execute(
             f"CREATE OR REPLACE TEMP TABLE _imp_src AS SELECT row_number() OVER () AS _row, "
-            f"to_json(t)::VARCHAR AS _payload, NULL::VARCHAR AS _error, COLUMNS(*)::VARCHAR "
+            f"NULL::VARCHAR AS _payload, NULL::VARCHAR AS _error, COLUMNS(*)::VARCHAR "
             f"FROM read_parquet({_lit(path)}) t"
         )
         return _columns(db)
@@ -166,6 +167,14 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     )
     db.execute("DROP TABLE _imp_lines")
     return keys
+
+
+def payload_sql(alias: str) -> str:
+    """The row of ``_imp_src`` (as ``alias``) as the text kept in quarantine."""
+    return (
+        f"coalesce({alias}._payload, json_merge_patch(to_json({alias}), "
+        """'{"_row": null, "_payload": null, "_error": null}')::VARCHAR)"""
+    )
 
 
 def _columns(db: Backend) -> list[str]:
@@ -304,7 +313,7 @@ def _resolve_columns(kind: Kind, columns: Sequence[str], opts: ImportOptions) ->
 
 def _type_rows(db: Backend, kind: Kind, found: dict[str, str], opts: ImportOptions) -> None:
     """Creates ``_imp_typed``: every field as ``v_<name>`` and ``_reason`` (NULL for a good row)."""
-    selects = ["_row", "_payload", "_error"]
+    selects = ["_row", "_error"]
     reasons = ["_error"]
     for f in kind.fields:
         raw = f"nullif(trim({_q(found[f.name])}), '')" if f.name in found else "NULL::VARCHAR"
@@ -321,6 +330,10 @@ def _type_rows(db: Backend, kind: Kind, found: dict[str, str], opts: ImportOptio
         selects.append(f"coalesce({naive}, false) AS _naive_time")
     else:
         selects.append("false AS _naive_time")
+    if not _key_is_required(kind):
+        # The key may be incomplete: such a row is known by its whole content.
+        texts = [f"{_q(c)}::VARCHAR" for c in _columns(db)]
+        selects.append(f"md5(to_json(list_value({', '.join(texts)}))::VARCHAR) AS _rowhash")
     if kind.name == "events":
         others = [c for c in _columns(db) if c not in found.values()]
         props = ", ".join(f"{_lit(c)}, nullif(trim({_q(c)}), '')" for c in others)
@@ -352,12 +365,18 @@ def _type_rows(db: Backend, kind: Kind, found: dict[str, str], opts: ImportOptio
 # -- events -------------------------------------------------------------------------------------------
 
 
+def _key_is_required(kind: Kind) -> bool:
+    return bool(kind.key) and all((f := kind.field(k)) is not None and f.required for k in kind.key)
+
+
 def _row_key(kind: Kind, opts: ImportOptions, prefix: str = "") -> str:
     """SQL for the stable id of a row: the kind's key fields when all are present, else the whole row."""
     parts = [f"{prefix}r_timestamp" if k == "timestamp" else f"{prefix}v_{k}::VARCHAR" for k in kind.key]
-    whole = f"md5({prefix}_payload)"
+    whole = f"{prefix}_rowhash"
     if not parts:
         return whole
+    if _key_is_required(kind):
+        return f"concat_ws('|', {', '.join(parts)})"
     present = " AND ".join(f"{p} IS NOT NULL" for p in parts)
     return f"CASE WHEN {present} THEN concat_ws('|', {', '.join(parts)}) ELSE 'row:' || {whole} END"
 
@@ -472,49 +491,54 @@ def _events_select(kind: Kind, opts: ImportOptions) -> str:
 
 
 def _transactions_select(opts: ImportOptions) -> str:
-    """Order events from the good lines: one per order_id."""
+    """Order events from the good lines: one per order_id. The lines are aggregated first (plain values),
+    and the JSON is built once per order, not once per line."""
     kind = KINDS["transactions"]
     user, anonymous, traits = _identity_sql(kind)
     channel = _lit(opts.channel) if opts.channel else "coalesce(v_channel, 'pos')"
     product = (
-        "json_merge_patch('{}', json_object('product_id', v_sku, 'sku', v_sku, 'name', v_product_name, "
-        "'category', v_category, 'quantity', v_quantity, 'price', v_unit_price, 'line_id', v_line_id))"
+        "json_object('product_id', v_sku, 'sku', v_sku, 'name', v_product_name, 'category', v_category, "
+        "'quantity', v_quantity, 'price', v_unit_price, 'line_id', v_line_id)"
     )
-    return (
-        "SELECT "
-        + ", ".join(
-            f"{expr} AS {col}"
-            for col, expr in {
-                "message_id": _message_id(opts, "v_order_id"),
-                "type": "'track'",
-                "source": _lit(opts.source),
-                "channel": f"max({channel})",
-                "user_id": f"max({user})",
-                "anonymous_id": f"CASE WHEN max({user}) IS NULL THEN max({anonymous}) END",
-                "group_id": "NULL",
-                "previous_id": "NULL",
-                "event": "CASE WHEN bool_and(v_quantity < 0) THEN 'Order Refunded' ELSE 'Order Completed' END",
-                "name": "NULL",
-                "category": "NULL",
-                "timestamp": "min(v_timestamp)",
-                "received_at": "any_value(_now)",
-                "original_timestamp": "arg_min(r_timestamp, v_timestamp)",
-                "sent_at": "NULL",
-                "flags": "CASE WHEN bool_or(_naive_time AND _tz_unknown) THEN ['timezone_assumed_utc'] "
-                "ELSE [] END::VARCHAR[]",
-                "context": _context_sql(opts, f"max({traits})", "min(_row)"),
-                "properties": "json_merge_patch('{}', json_object('order_id', v_order_id, 'revenue', "
-                "round(sum(v_quantity * v_unit_price), 2), 'total', round(sum(v_quantity * v_unit_price), 2), "
-                "'currency', max(v_currency), 'store_id', max(v_store_id), 'products', "
-                f"to_json(list({product} ORDER BY _row))))",
-                "traits": "'{}'",
-                "integrations": "'{}'",
-                "extra": "'{}'",
-                "ip": "NULL",
-            }.items()
-        )
-        + ", min(_row) AS _seq FROM _imp_good GROUP BY v_order_id"
+    identifiers = ", ".join(f"max(v_{f.name}) AS v_{f.name}" for f in IDENTIFIERS)
+    lines = (
+        f"SELECT v_order_id, {identifiers}, max({channel}) AS channel, max(v_currency) AS currency, "
+        "max(v_store_id) AS store_id, min(v_timestamp) AS ts, arg_min(r_timestamp, v_timestamp) AS raw_ts, "
+        "bool_and(v_quantity < 0) AS refund, round(sum(v_quantity * v_unit_price), 2) AS revenue, "
+        "bool_or(_naive_time AND _tz_unknown) AS naive, any_value(_now) AS _now, min(_row) AS _row, "
+        f"'[' || string_agg({product}::VARCHAR, ',' ORDER BY _row) || ']' AS products FROM _imp_good "
+        "GROUP BY v_order_id"
     )
+    values = {
+        "message_id": _message_id(opts, "v_order_id"),
+        "type": "'track'",
+        "source": _lit(opts.source),
+        "channel": "channel",
+        "user_id": user,
+        "anonymous_id": f"CASE WHEN {user} IS NULL THEN {anonymous} END",
+        "group_id": "NULL",
+        "previous_id": "NULL",
+        "event": "CASE WHEN refund THEN 'Order Refunded' ELSE 'Order Completed' END",
+        "name": "NULL",
+        "category": "NULL",
+        "timestamp": "ts",
+        "received_at": "_now",
+        "original_timestamp": "raw_ts",
+        "sent_at": "NULL",
+        "flags": "CASE WHEN naive THEN ['timezone_assumed_utc'] ELSE [] END::VARCHAR[]",
+        "context": _context_sql(opts, traits),
+        # The products array is appended as text: patching it into the object would parse it again.
+        "properties": "rtrim(json_merge_patch('{}', json_object('order_id', v_order_id, 'revenue', revenue, "
+        "'total', revenue, 'currency', currency, 'store_id', store_id))::VARCHAR, '}') || ',\"products\":' "
+        "|| products || '}'",
+        "traits": "'{}'",
+        "integrations": "'{}'",
+        "extra": "'{}'",
+        "ip": "NULL",
+    }
+    cols = ", ".join(f"{values[c]} AS {c}" for c in EVENT_COLUMNS)
+    sid = f"md5({_lit(opts.source + '|' + opts.kind + '|')} || v_order_id) AS _sid"
+    return f"SELECT {cols}, _row AS _seq FROM (SELECT *, {sid} FROM ({lines}))"
 
 
 # -- the whole import -------------------------------------------------------------------------------
@@ -565,9 +589,13 @@ def run_import(
             key = "v_order_id"
         else:
             key = _row_key(kind, opts)
+        sid = (
+            ""
+            if kind.name == "transactions"
+            else f"md5({_lit(opts.source + '|' + opts.kind + '|')} || {key}) AS _sid, "
+        )
         db.execute(
-            f"CREATE OR REPLACE TEMP TABLE _imp_good AS SELECT *, {key} AS _key, "
-            f"md5({_lit(opts.source + '|' + opts.kind + '|')} || {key}) AS _sid, {now_and_tz} "
+            f"CREATE OR REPLACE TEMP VIEW _imp_good AS SELECT *, {key} AS _key, {sid}{now_and_tz} "
             "FROM _imp_typed WHERE _reason IS NULL"
         )
         say("storing")
@@ -590,7 +618,8 @@ def run_import(
         result.duplicates = total - appended.stored
         result.quarantined = _quarantine_bad_rows(db, kind, opts)
         result.released = _release_quarantine(db, opts)
-        for table in ("_imp_src", "_imp_typed", "_imp_good", "_imp_events"):
+        db.execute("DROP VIEW IF EXISTS _imp_good")
+        for table in ("_imp_src", "_imp_typed", "_imp_events"):
             db.execute(f"DROP TABLE IF EXISTS {table}")
     return result
 
@@ -598,29 +627,29 @@ def run_import(
 def _quarantine_bad_rows(db: Backend, kind: Kind, opts: ImportOptions) -> int:
     """Bad rows into quarantine with file, row and reason; a row already held for the same reason (the
     same file imported again, unfixed) is not held twice."""
-    key = "v_order_id" if kind.name == "transactions" else _row_key(kind, opts)
+    key = "v_order_id" if kind.name == "transactions" else _row_key(kind, opts, "t.")
     envelope = (
         f"json_object('import', json_object('kind', {_lit(opts.kind)}, 'file', {_lit(opts.path.name)}, "
-        f"'row', _row, 'source', {_lit(opts.source)}))"
+        f"'row', t._row, 'source', {_lit(opts.source)}))"
     )
     where = (
-        "FROM _imp_typed t WHERE _reason IS NOT NULL AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE "
-        f"q.status = 'held' AND q.source = {_lit(opts.source)} AND q.origin = {_origin(opts)} "
-        "AND q.reason = _reason)"
+        "FROM _imp_typed t JOIN _imp_src s ON s._row = t._row WHERE t._reason IS NOT NULL AND NOT EXISTS "
+        f"(SELECT 1 FROM quarantine q WHERE q.status = 'held' AND q.source = {_lit(opts.source)} "
+        f"AND q.origin = {_origin(opts, 't._row')} AND q.reason = t._reason)"
     )
     count: int = db.execute(f"SELECT count(*) {where}")[0][0]
     if count:
         db.execute(
             "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope, "
-            f"message_id) SELECT 'q_' || substr(md5(random()::VARCHAR || _row), 1, 12), {_lit(opts.source)}, "
-            f"{_origin(opts)}, now(), _reason, _payload, {envelope}, "
-            f"CASE WHEN _error IS NULL THEN {_message_id(opts, key)} END {where} ORDER BY abs(_row)"
+            f"message_id) SELECT 'q_' || substr(md5(random()::VARCHAR || t._row), 1, 12), {_lit(opts.source)}, "
+            f"{_origin(opts, 't._row')}, now(), t._reason, {payload_sql('s')}, {envelope}, "
+            f"CASE WHEN t._error IS NULL THEN {_message_id(opts, key)} END {where} ORDER BY abs(t._row)"
         )
     return count
 
 
-def _origin(opts: ImportOptions) -> str:
-    return f"{_lit(opts.path.name)} || CASE WHEN _row < 0 THEN ' line ' || -_row ELSE ' row ' || _row END"
+def _origin(opts: ImportOptions, row: str = "_row") -> str:
+    return f"{_lit(opts.path.name)} || CASE WHEN {row} < 0 THEN ' line ' || -{row} ELSE ' row ' || {row} END"
 
 
 def _release_quarantine(db: Backend, opts: ImportOptions) -> int:
