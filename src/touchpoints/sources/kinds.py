@@ -355,3 +355,32 @@ KINDS: dict[str, Kind] = {
         ),
     )
 }
+
+
+def render_markdown() -> str:
+    """The import kinds as a table, for docs/events.md."""
+    lines = ["| Kind | Channel | Required columns | Optional columns | Becomes |", "|---|---|---|---|---|"]
+    becomes = {
+        "events": "the row's `event` (or its `type`)",
+        "transactions": "Order Completed / Order Refunded, one per order",
+        "contacts": "an identify call with the record's traits",
+        "enrichment": "rows of the `enrichment` table, no events",
+    }
+    for kind in KINDS.values():
+        required = ", ".join(f"`{f.name}`" for f in kind.fields if f.required) or (
+            "`--key COLUMN`" if kind.name == "enrichment" else "none"
+        )
+        optional = ", ".join(f"`{f.name}`" for f in kind.fields if not f.required) or "every other column"
+        target = becomes.get(kind.name) or ", ".join(sorted(set(_EVENT_NAMES.get(kind.name, ()))))
+        lines.append(f"| `{kind.name}` | {kind.channel or 'none'} | {required} | {optional} | {target} |")
+    return "\n".join(lines) + "\n"
+
+
+_EVENT_NAMES: dict[str, tuple[str, ...]] = {
+    "tickets": tuple(_TICKET_STATUS.values()),
+    "surveys": ("Survey Responded",),
+    "reviews": ("Product Reviewed",),
+    "social": ("Social Mention",),
+    "loyalty": tuple(_LOYALTY_ACTIVITY.values()),
+    "email": tuple(_EMAIL_STATUS.values()),
+}
