@@ -71,12 +71,16 @@ def replay(ids: tuple[str, ...], replay_all: bool, payload_file: IO[bytes] | Non
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
     result = {"replayed": outcome.replayed, "duplicates": outcome.duplicates,
-              "still_invalid": outcome.still_invalid, "items": outcome.items}  # fmt: skip
+              "still_invalid": outcome.still_invalid, "left_for_reimport": outcome.reimport,
+              "items": outcome.items}  # fmt: skip
     if as_json:
         print_json(result)
         return
     click.echo(f"replayed {outcome.replayed}, already stored {outcome.duplicates}, "
                f"still invalid {outcome.still_invalid}")  # fmt: skip
+    if outcome.reimport:
+        click.echo(f"{outcome.reimport} rows of imported files left as they are: fix them in the file and "
+                   "import it again")  # fmt: skip
     for item in outcome.items:
         if item["status"] == "held":
             click.echo(f"  {item['quarantine_id']} still held: {item['reason']}")

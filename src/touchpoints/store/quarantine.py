@@ -7,6 +7,7 @@ with its new reason.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ class ReplayOutcome:
     replayed: int = 0
     duplicates: int = 0
     still_invalid: int = 0
+    reimport: int = 0  # rows of imported files: fixed in the file and imported again, not replayed here
     items: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -63,11 +65,21 @@ def replay(
         chosen = list(held.values())
     if payload is not None and len(chosen) != 1:
         raise ValueError("a corrected payload replaces exactly one item: name its quarantine id")
+    imported = [item for item in chosen if _import_of(item) is not None]
+    if ids and imported:
+        origin = imported[0]["origin"]
+        raise ValueError(
+            f"{imported[0]['quarantine_id']} is {origin} of an imported file: fix that row in the file and run the "
+            "same `touchpoints import` again; the fixed rows land and leave quarantine, nothing is stored twice"
+        )
     outcome = ReplayOutcome()
     now = datetime.now(UTC)
     channels = source_channels or {}
     with db.transaction():
         for item in chosen:
+            if _import_of(item) is not None:
+                outcome.reimport += 1
+                continue
             text = payload if payload is not None else item["payload"]
             try:
                 event = normalize_event(
@@ -99,3 +111,13 @@ def replay(
             outcome.items.append({"quarantine_id": item["quarantine_id"], "status": status,
                                   "message_id": event.message_id})  # fmt: skip
     return outcome
+
+
+def _import_of(item: Mapping[str, Any]) -> Any:
+    """The import details of an item held by an importer (a file row), else None."""
+    envelope = item.get("envelope")
+    if isinstance(envelope, str) and '"import"' in envelope:
+        return json.loads(envelope).get("import")
+    if isinstance(envelope, Mapping):
+        return envelope.get("import")
+    return None
