@@ -290,6 +290,19 @@ def test_cors_allows_configured_origins_only(tmp_path: Any) -> None:
         sent = client.post("/v1/t", content=body, headers={"Origin": "https://shop.example.com"})
         assert sent.status_code == 200
         assert sent.headers["access-control-allow-origin"] == "https://shop.example.com"
+        # analytics.js retries with X-Retry-Count and the key in Authorization: the preflight must pass,
+        # or every event whose first send failed is lost.
+        retry = client.options(
+            "/v1/t",
+            headers={
+                "Origin": "https://shop.example.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type,x-retry-count",
+            },
+        )
+        assert retry.status_code == 200, retry.text
+        # Its usage metrics are accepted (no 404 in the visitor's console) and not stored.
+        assert client.post("/v1/m", json={"series": []}).status_code == 200
 
 
 def test_source_channel_from_the_write_key(tmp_path: Any) -> None:

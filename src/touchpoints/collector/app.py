@@ -74,7 +74,9 @@ def create_app(settings: Settings) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+            # X-Retry-Count: analytics.js adds it to every retry; refusing it would lose each event whose
+            # first send failed.
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count"],
             max_age=600,
         )
 
@@ -90,6 +92,15 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/health", tags=["health"], summary="Liveness: answers 200 with no data and no auth")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.post(
+        "/v1/m",
+        tags=["tracker"],
+        summary="analytics.js's own usage metrics: accepted and dropped (no customer data)",
+        status_code=200,
+    )
+    async def library_metrics() -> dict[str, bool]:
+        return {"success": True}
 
     @app.get(
         "/tp.js",

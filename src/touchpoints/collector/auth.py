@@ -1,5 +1,5 @@
 """Finding the write key of an ingest request: HTTP Basic (the SDKs) or ``writeKey`` in the body
-(analytics.js, which posts ``text/plain`` to avoid a CORS preflight)."""
+(``tp.js``, and analytics.js before 1.84, which post ``text/plain`` to avoid a CORS preflight)."""
 
 from __future__ import annotations
 
