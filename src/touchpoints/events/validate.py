@@ -204,7 +204,11 @@ def normalize_event(
         try:
             fields = _top_decoder.decode(raw)
         except msgspec.ValidationError:
-            raise InvalidEvent(f"event must be a JSON object, got {type(_decode(raw)).__name__}") from None
+            try:
+                got = type(_decode(raw)).__name__
+            except msgspec.DecodeError as inner:
+                raise InvalidEvent(f"event is not valid JSON: {inner}") from None
+            raise InvalidEvent(f"event must be a JSON object, got {got}") from None
         except msgspec.DecodeError:
             raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
         msg = _lenient_decoder.decode(raw)

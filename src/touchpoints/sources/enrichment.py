@@ -32,7 +32,7 @@ def normalise_key(sql: str) -> str:
 def import_enrichment(
     db: Backend, opts: ImportOptions, columns: list[str], result: ImportResult, say: Callable[[str], None]
 ) -> ImportResult:
-    from touchpoints.sources.importer import ImportError_, _lit, _origin, payload_sql
+    from touchpoints.sources.importer import ImportError_, _lit, _origin, payload_sql, release_fixed_rows
 
     if not opts.key:
         raise ImportError_(
@@ -67,11 +67,13 @@ def import_enrichment(
         "UPDATE _imp_typed SET _reason = coalesce(_error, CASE WHEN k IS NULL THEN "
         f"{_lit(key_column + ' (the key) is empty')} END)"
     )
-    # A key given twice with different attributes is ambiguous: the later rows are held.
+    # A key given twice with different attributes is ambiguous: the later rows are held. The same row
+    # twice is not a conflict.
     db.execute(
         "UPDATE _imp_typed t SET _reason = 'key ' || t.k || ' is also on row ' || f._row || ' with other values' "
-        "FROM (SELECT k, min(_row) AS _row FROM _imp_typed WHERE _reason IS NULL GROUP BY k) f "
-        "WHERE t._reason IS NULL AND t.k = f.k AND t._row > f._row"
+        "FROM (SELECT k, arg_min(attributes::VARCHAR, _row) AS a, min(_row) AS _row FROM _imp_typed "
+        "WHERE _reason IS NULL GROUP BY k) f "
+        "WHERE t._reason IS NULL AND t.k = f.k AND t._row > f._row AND t.attributes::VARCHAR <> f.a"
     )
     result.rows = db.execute("SELECT count(*) FROM _imp_typed")[0][0]
     say("storing")
@@ -94,7 +96,11 @@ def import_enrichment(
     )
     result.imported = total - unchanged
     result.duplicates = unchanged
-    where = "FROM _imp_typed WHERE _reason IS NOT NULL"
+    where = (
+        "FROM _imp_typed WHERE _reason IS NOT NULL AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE "
+        f"q.status = 'held' AND q.source = {_lit(opts.source)} AND q.origin = {_origin(opts)} "
+        "AND q.reason = _reason)"
+    )
     result.quarantined = db.execute(f"SELECT count(*) {where}")[0][0]
     if result.quarantined:
         db.execute(
@@ -103,6 +109,7 @@ def import_enrichment(
             f"{_origin(opts)}, now(), _reason, _payload, json_object('import', json_object('kind', 'enrichment', "
             f"'file', {_lit(opts.path.name)}, 'row', _row, 'source', {_lit(opts.source)})) {where} ORDER BY abs(_row)"
         )
+    release_fixed_rows(db, opts)
     for table in ("_imp_src", "_imp_typed"):
         db.execute(f"DROP TABLE IF EXISTS {table}")
     return result

@@ -128,6 +128,9 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
             if line in seen:
                 continue
             seen.add(line)
+            # The rows after a rejected line keep the numbers they have in the file (one line per row,
+            # after the header).
+            db.execute("UPDATE _imp_src SET _row = _row + 1 WHERE _row >= ?", [int(line) - 1])
             db.execute(
                 "INSERT INTO _imp_src (_row, _payload, _error) VALUES (?, ?, ?)",
                 [-int(line), csv_line or "", f"line {line} is not a valid CSV row ({error_type}: {message})"],
@@ -142,8 +145,8 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
         return _columns(db)
     # JSON Lines: the text read whole and split, so that a bad line is a quarantined row, not an error
     db.execute(
-        "CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT _row, _line, json_valid(_line) "
-        "AND json_type(_line) = 'OBJECT' AS _ok FROM (SELECT generate_subscripts(parts, 1) AS _row, "
+        "CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT _row, _line, CASE WHEN json_valid(_line) "
+        "THEN json_type(_line) = 'OBJECT' ELSE false END AS _ok FROM (SELECT generate_subscripts(parts, 1) AS _row, "
         "unnest(parts) AS _line FROM (SELECT string_split(replace(content, chr(13), ''), chr(10)) AS parts "
         f"FROM read_text({_lit(path)}))) WHERE trim(_line) <> ''"
     )
@@ -160,8 +163,8 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
 
     db.execute(
         "CREATE OR REPLACE TEMP TABLE _imp_src AS SELECT _row, _line AS _payload, "
-        "CASE WHEN NOT json_valid(_line) THEN 'line ' || _row || ' is not valid JSON' "
-        "WHEN NOT _ok THEN 'line ' || _row || ' is not a JSON object' END AS _error"
+        "CASE WHEN _ok THEN NULL WHEN NOT json_valid(_line) THEN 'line ' || _row || ' is not valid JSON' "
+        "ELSE 'line ' || _row || ' is not a JSON object' END AS _error"
         + "".join(", " + extract(k) for k in keys)
         + " FROM (SELECT *, CASE WHEN _ok THEN _line END AS _obj FROM _imp_lines)"
     )
@@ -187,7 +190,8 @@ def _columns(db: Backend) -> list[str]:
 
 def _timestamp_sql(raw: str, opts: ImportOptions) -> tuple[str, str]:
     """The typed timestamp and the 'had no offset' test, for a text expression ``raw``."""
-    has_offset = f"regexp_matches({raw}, '(Z|z|[+-][0-9]{{2}}:?[0-9]{{2}})$')"
+    # An offset after a time: Z, +01, +0100 or +01:00 (a date alone, 2024-05-01, has none).
+    has_offset = f"regexp_matches({raw}, '[0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}([.,][0-9]+)?)?\\s*(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
     epoch = (
         f"WHEN regexp_full_match({raw}, '[0-9]{{9,10}}(\\.[0-9]+)?') THEN to_timestamp(TRY_CAST({raw} AS DOUBLE)) "
         f"WHEN regexp_full_match({raw}, '[0-9]{{12,13}}') THEN to_timestamp(TRY_CAST({raw} AS DOUBLE) / 1000) "
@@ -221,27 +225,28 @@ def _typed_sql(f: Field, raw: str, opts: ImportOptions) -> tuple[str, str | None
             "' is not a date; use YYYY-MM-DD' END"
         )
     if f.type in ("number", "integer"):
-        sql_type = "DOUBLE" if f.type == "number" else "BIGINT"
         # Thousands separators and a currency sign are common in exports; a comma decimal is not guessed.
         bare = f"regexp_replace({raw}, '^[$€£]', '')"
         cleaned = (
             f"CASE WHEN regexp_full_match({bare}, '-?[0-9]{{1,3}}(,[0-9]{{3}})+(\\.[0-9]+)?') "
             f"THEN replace({bare}, ',', '') ELSE {bare} END"
         )
-        typed = f"TRY_CAST({cleaned} AS {sql_type})"
+        number = f"TRY_CAST({cleaned} AS DOUBLE)"
         if f.type == "number":
-            typed = f"(CASE WHEN isfinite({typed}) THEN {typed} END)"
+            typed = f"(CASE WHEN isfinite({number}) THEN {number} END)"
+        else:
+            # A cast to an integer would round 4.5 to 5; a fraction is refused instead.
+            typed = f"(CASE WHEN isfinite({number}) AND {number} = trunc({number}) THEN {number}::BIGINT END)"
         what = "a number" if f.type == "number" else "a whole number"
         checks = [
             f"WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN '{label} ' || {shown} || ' is not {what}'"
         ]
-        if f.low is not None or f.high is not None:
-            low = f.low if f.low is not None else "-infinity"
-            high = f.high if f.high is not None else "infinity"
+        bounds = [f"{typed} < {f.low}"] if f.low is not None else []
+        bounds += [f"{typed} > {f.high}"] if f.high is not None else []
+        if bounds:
             span = f"{_num(f.low)} to {_num(f.high)}" if f.high is not None else f"at least {_num(f.low)}"
             checks.append(
-                f"WHEN {typed} < {low} OR {typed} > {high} THEN '{label} ' || {raw} || ' is out of range "
-                f"({span})'"
+                f"WHEN {' OR '.join(bounds)} THEN '{label} ' || {raw} || ' is out of range ({span})'"
             )
         return typed, f"CASE {' '.join(checks)} END"
     if f.choices:
@@ -272,6 +277,11 @@ def _num(value: float | None) -> str:
     return "" if value is None else (str(int(value)) if float(value).is_integer() else str(value))
 
 
+def _loose(name: str) -> str:
+    """Column names match ignoring case, spaces, hyphens and underscores: userId, user_id, User ID."""
+    return re.sub(r"[\s_-]+", "", name).lower()
+
+
 def _resolve_columns(kind: Kind, columns: Sequence[str], opts: ImportOptions) -> dict[str, str]:
     """field -> file column, after --map; raises if a mapped or required column is missing."""
     unknown = [c for c in opts.mapping if c not in columns]
@@ -288,20 +298,21 @@ def _resolve_columns(kind: Kind, columns: Sequence[str], opts: ImportOptions) ->
             f"its fields are {', '.join(sorted(known))}"
         )
     found: dict[str, str] = {}
-    lowered = {c.lower(): c for c in columns}
+    lowered = {_loose(c): c for c in columns}
     mapped_from = set(opts.mapping)
     for f in kind.fields:
         source = next((c for c, t in opts.mapping.items() if t == f.name), None)
-        if source is None and f.name.lower() in lowered and lowered[f.name.lower()] not in mapped_from:
-            source = lowered[f.name.lower()]
+        if source is None and _loose(f.name) in lowered and lowered[_loose(f.name)] not in mapped_from:
+            source = lowered[_loose(f.name)]
         if source is not None:
             found[f.name] = source
     missing = [name for name in kind.required if name not in found]
     if missing:
+        unused = [c for c in columns if c not in found.values()]
         raise ImportError_(
             f"{opts.path.name}: a {kind.name} file needs the column(s) {', '.join(missing)}; it has "
             f"{', '.join(columns) or 'none'}. Rename them in the file or map them, e.g. "
-            f"--map {columns[0] if columns else 'Column'}={missing[0]}"
+            f"--map {unused[0] if unused else 'Column'}={missing[0]}"
         )
     if kind.name == "events" and "event" not in found and "type" not in found:
         raise ImportError_(
@@ -330,8 +341,8 @@ def _type_rows(db: Backend, kind: Kind, found: dict[str, str], opts: ImportOptio
         selects.append(f"coalesce({naive}, false) AS _naive_time")
     else:
         selects.append("false AS _naive_time")
-    if not _key_is_required(kind):
-        # The key may be incomplete: such a row is known by its whole content.
+    if not _key_is_required(kind) or kind.key_includes_content:
+        # The key may be incomplete, or the content is part of it: such a row is known by its whole content.
         texts = [f"{_q(c)}::VARCHAR" for c in _columns(db)]
         selects.append(f"md5(to_json(list_value({', '.join(texts)}))::VARCHAR) AS _rowhash")
     if kind.name == "events":
@@ -342,7 +353,7 @@ def _type_rows(db: Backend, kind: Kind, found: dict[str, str], opts: ImportOptio
         )
     db.execute(
         f"CREATE OR REPLACE TEMP TABLE _imp_typed AS SELECT {', '.join(selects)}, "
-        f"nullif(concat_ws('; ', {', '.join(reasons)}), '') AS _reason FROM _imp_src"
+        f"coalesce(_error, nullif(concat_ws('; ', {', '.join(reasons[1:]) or 'NULL'}), '')) AS _reason FROM _imp_src"
     )
     if kind.row_rule is not None:
         rule, why = kind.row_rule
@@ -375,6 +386,8 @@ def _row_key(kind: Kind, opts: ImportOptions, prefix: str = "") -> str:
     whole = f"{prefix}_rowhash"
     if not parts:
         return whole
+    if kind.key_includes_content:
+        return f"concat_ws('|', {', '.join(parts)}, {whole})"
     if _key_is_required(kind):
         return f"concat_ws('|', {', '.join(parts)})"
     present = " AND ".join(f"{p} IS NOT NULL" for p in parts)
@@ -438,8 +451,9 @@ def _events_select(kind: Kind, opts: ImportOptions) -> str:
             "json_merge_patch('{}', json_object('record_id', v_record_id, 'firstName', v_first_name, "
             "'lastName', v_last_name, 'name', nullif(concat_ws(' ', v_first_name, v_last_name), ''), "
             "'email', v_email, 'phone', v_phone, 'birthday', v_dob::VARCHAR, 'customer_id', v_customer_id, "
-            "'loyalty_id', v_loyalty_id, 'address', json_object('street', v_address, 'city', v_city, "
-            "'postalCode', v_postcode, 'state', v_state, 'country', v_country)))"
+            "'loyalty_id', v_loyalty_id, 'address', CASE WHEN coalesce(v_address, v_city, v_postcode, v_state, "
+            "v_country) IS NOT NULL THEN json_object('street', v_address, 'city', v_city, 'postalCode', v_postcode, "
+            "'state', v_state, 'country', v_country) END))"
         )
         mid = _message_id(opts, "_key")
         user = "coalesce(v_user_id, v_customer_id, v_record_id)"
@@ -603,10 +617,15 @@ def run_import(
         db.execute(f"CREATE OR REPLACE TEMP TABLE _imp_events AS {select}")
         # Imported ids are checked against the stored events of this source too, not only the dedup
         # window: a file re-imported a year later still stores nothing twice.
-        db.execute(
-            "DELETE FROM _imp_events i WHERE i.message_id IN (SELECT message_id FROM events WHERE source = ?)",
-            [opts.source],
-        )
+        if kind.name == "events" and "message_id" in found:
+            # Ids the file brings are global, as a messageId is: checked against every source.
+            db.execute("DELETE FROM _imp_events i WHERE i.message_id IN (SELECT message_id FROM events)")
+        else:
+            # Derived ids include the source, so only this source's events can hold them.
+            db.execute(
+                "DELETE FROM _imp_events i WHERE i.message_id IN (SELECT message_id FROM events WHERE source = ?)",
+                [opts.source],
+            )
         produced = db.execute("SELECT count(*) FROM _imp_events")[0][0]
         total = db.execute(
             "SELECT count(DISTINCT v_order_id) FROM _imp_good"
@@ -653,11 +672,23 @@ def _origin(opts: ImportOptions, row: str = "_row") -> str:
 
 
 def _release_quarantine(db: Backend, opts: ImportOptions) -> int:
-    """Items held by earlier imports whose row has now landed (fixed in the file, imported again)."""
+    """Items held by earlier imports whose row has now landed (fixed in the file, imported again): by
+    the row's id, or by the same row of the same file now being good."""
     rows = db.execute(
         "UPDATE quarantine SET status = 'replayed', replayed_at = now() WHERE status = 'held' AND source = ? "
         "AND message_id IN (SELECT message_id FROM events WHERE source = ?) RETURNING 1",
         [opts.source, opts.source],
+    )
+    return len(rows) + release_fixed_rows(db, opts)
+
+
+def release_fixed_rows(db: Backend, opts: ImportOptions) -> int:
+    """Items of this file and kind whose row number is now good (``_imp_typed`` has no reason for it)."""
+    rows = db.execute(
+        "UPDATE quarantine SET status = 'replayed', replayed_at = now() WHERE status = 'held' AND source = ? "
+        "AND json_extract_string(envelope, '$.import.kind') = ? AND json_extract_string(envelope, '$.import.file') = ? "
+        f"AND origin IN (SELECT {_origin(opts)} FROM _imp_typed WHERE _reason IS NULL) RETURNING 1",
+        [opts.source, opts.kind, opts.path.name],
     )
     return len(rows)
 

@@ -49,6 +49,8 @@ class Kind:
     row_rule: tuple[str, str] | None = None
     # SQL giving the anonymous id of a row with no customer identifier
     anonymous: str = ""
+    # The row's content is part of its identity: a changed record imported again is a new event.
+    key_includes_content: bool = False
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -141,6 +143,7 @@ KINDS: dict[str, Kind] = {
                 *IDENTIFIERS,
             ),
             key=("record_id",),
+            key_includes_content=True,
         ),
         Kind(
             "tickets",
