@@ -21,7 +21,7 @@ from touchpoints import __version__
 from touchpoints.events.channel import CHANNELS
 from touchpoints.sources.kinds import IDENTIFIERS, KINDS, Field, Kind
 from touchpoints.store.backend import Backend
-from touchpoints.store.events import EVENT_COLUMNS, _insert_new_events
+from touchpoints.store.events import EVENT_COLUMNS, claim_message_ids, insert_events
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {
@@ -428,7 +428,7 @@ def _message_id(opts: ImportOptions, key_sql: str) -> str:
     return f"'imp-' || md5({_lit(opts.source + '|' + opts.kind + '|')} || {key_sql})"
 
 
-def _events_select(kind: Kind, opts: ImportOptions) -> str:
+def _events_select(kind: Kind, opts: ImportOptions, good: str = "_imp_good") -> str:
     """SELECT producing the event columns (and ``_seq``) from the good rows of ``_imp_typed``."""
     user, anonymous, traits = _identity_sql(kind)
     channel = (
@@ -444,7 +444,7 @@ def _events_select(kind: Kind, opts: ImportOptions) -> str:
         name = "v_name"
         traits_col = "CASE WHEN v_type = 'identify' THEN _props ELSE '{}' END"
         properties = "CASE WHEN v_type = 'identify' THEN '{}' ELSE _props END"
-        mid = "coalesce(v_message_id, " + _message_id(opts, "_key") + ")"
+        mid = "_mid"
     elif kind.name == "contacts":
         etype, event, name, properties = "'identify'", "NULL", "NULL", "'{}'"
         traits_col = (
@@ -455,7 +455,7 @@ def _events_select(kind: Kind, opts: ImportOptions) -> str:
             "v_country) IS NOT NULL THEN json_object('street', v_address, 'city', v_city, 'postalCode', v_postcode, "
             "'state', v_state, 'country', v_country) END))"
         )
-        mid = _message_id(opts, "_key")
+        mid = "_mid"
         user = "coalesce(v_user_id, v_customer_id, v_record_id)"
     else:
         etype, name = "'track'", "NULL"
@@ -466,7 +466,7 @@ def _events_select(kind: Kind, opts: ImportOptions) -> str:
             + "))"
         )
         traits_col = "'{}'"
-        mid = _message_id(opts, "_key")
+        mid = "_mid"
     timestamp = "coalesce(v_timestamp, _now)" if kind.name == "contacts" else "v_timestamp"
     flags_sql = flags
     if kind.name == "contacts":
@@ -501,10 +501,10 @@ def _events_select(kind: Kind, opts: ImportOptions) -> str:
         "ip": "NULL",
     }
     cols = ", ".join(f"{values[c]} AS {c}" for c in EVENT_COLUMNS)
-    return f"SELECT {cols}, _row AS _seq FROM _imp_good"
+    return f"SELECT {cols}, _row AS _seq FROM {good}"
 
 
-def _transactions_select(opts: ImportOptions) -> str:
+def _transactions_select(opts: ImportOptions, good: str = "_imp_good") -> str:
     """Order events from the good lines: one per order_id. The lines are aggregated first (plain values),
     and the JSON is built once per order, not once per line."""
     kind = KINDS["transactions"]
@@ -520,11 +520,12 @@ def _transactions_select(opts: ImportOptions) -> str:
         "max(v_store_id) AS store_id, min(v_timestamp) AS ts, arg_min(r_timestamp, v_timestamp) AS raw_ts, "
         "bool_and(v_quantity < 0) AS refund, round(sum(v_quantity * v_unit_price), 2) AS revenue, "
         "bool_or(_naive_time AND _tz_unknown) AS naive, any_value(_now) AS _now, min(_row) AS _row, "
+        "any_value(_mid) AS _mid, any_value(_sid) AS _sid, "
         f"'[' || string_agg({product}::VARCHAR, ',' ORDER BY _row) || ']' AS products FROM _imp_good "
         "GROUP BY v_order_id"
-    )
+    ).replace("FROM _imp_good", f"FROM {good}")
     values = {
-        "message_id": _message_id(opts, "v_order_id"),
+        "message_id": "_mid",
         "type": "'track'",
         "source": _lit(opts.source),
         "channel": "channel",
@@ -551,8 +552,7 @@ def _transactions_select(opts: ImportOptions) -> str:
         "ip": "NULL",
     }
     cols = ", ".join(f"{values[c]} AS {c}" for c in EVENT_COLUMNS)
-    sid = f"md5({_lit(opts.source + '|' + opts.kind + '|')} || v_order_id) AS _sid"
-    return f"SELECT {cols}, _row AS _seq FROM (SELECT *, {sid} FROM ({lines}))"
+    return f"SELECT {cols}, _row AS _seq FROM ({lines})"
 
 
 # -- the whole import -------------------------------------------------------------------------------
@@ -603,42 +603,51 @@ def run_import(
             key = "v_order_id"
         else:
             key = _row_key(kind, opts)
-        sid = (
-            ""
-            if kind.name == "transactions"
-            else f"md5({_lit(opts.source + '|' + opts.kind + '|')} || {key}) AS _sid, "
-        )
+        mid = _message_id(opts, key)
+        if kind.name == "events" and "message_id" in found:
+            mid = f"coalesce(v_message_id, {mid})"
+        sid = f"md5({_lit(opts.source + '|' + opts.kind + '|')} || {key})"
         db.execute(
-            f"CREATE OR REPLACE TEMP VIEW _imp_good AS SELECT *, {key} AS _key, {sid}{now_and_tz} "
-            "FROM _imp_typed WHERE _reason IS NULL"
+            f"CREATE OR REPLACE TEMP VIEW _imp_good AS SELECT *, {key} AS _key, {mid} AS _mid, {sid} AS _sid, "
+            f"{now_and_tz} FROM _imp_typed WHERE _reason IS NULL"
         )
         say("storing")
-        select = _transactions_select(opts) if kind.name == "transactions" else _events_select(kind, opts)
-        db.execute(f"CREATE OR REPLACE TEMP TABLE _imp_events AS {select}")
-        # Imported ids are checked against the stored events of this source too, not only the dedup
-        # window: a file re-imported a year later still stores nothing twice.
-        if kind.name == "events" and "message_id" in found:
-            # Ids the file brings are global, as a messageId is: checked against every source.
-            db.execute("DELETE FROM _imp_events i WHERE i.message_id IN (SELECT message_id FROM events)")
-        else:
-            # Derived ids include the source, so only this source's events can hold them.
-            db.execute(
-                "DELETE FROM _imp_events i WHERE i.message_id IN (SELECT message_id FROM events WHERE source = ?)",
-                [opts.source],
+        # The ids first: only the events that are new are built (JSON is the costly part) and written.
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT DISTINCT _mid AS message_id FROM _imp_good"
+        )
+        total = db.execute("SELECT count(*) FROM _imp_ids")[0][0]
+        # Imported ids are checked against the stored events too, not only the dedup window: a file
+        # re-imported a year later still stores nothing twice. Derived ids include the source, so only
+        # this source's events can hold them; ids the file brings are global, as a messageId is.
+        explicit = kind.name == "events" and "message_id" in found
+        db.execute(
+            "DELETE FROM _imp_ids WHERE message_id IN (SELECT message_id FROM events"
+            + ("" if explicit else " WHERE source = ?")
+            + ")",
+            [] if explicit else [opts.source],
+        )
+        fresh = claim_message_ids(db, "_imp_ids")
+        if fresh:
+            good = (
+                "_imp_good"
+                if fresh == total
+                else "(SELECT * FROM _imp_good WHERE _mid IN (SELECT message_id FROM _imp_ids))"
             )
-        produced = db.execute("SELECT count(*) FROM _imp_events")[0][0]
-        total = db.execute(
-            "SELECT count(DISTINCT v_order_id) FROM _imp_good"
-            if kind.name == "transactions"
-            else "SELECT count(*) FROM _imp_good"
-        )[0][0]
-        appended = _insert_new_events(db, "_imp_events", produced)
-        result.imported = appended.stored
-        result.duplicates = total - appended.stored
+            if kind.name == "transactions":
+                select = _transactions_select(opts, good)
+            else:
+                select = _events_select(kind, opts, good)
+                repeats = db.execute(f"SELECT count(*) > count(DISTINCT _mid) FROM {good}")[0][0]
+                if repeats:  # the same row twice in one file: the first is stored
+                    select += " QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _seq) = 1"
+            insert_events(db, select)
+        result.imported = fresh
+        result.duplicates = total - fresh
         result.quarantined = _quarantine_bad_rows(db, kind, opts)
         result.released = _release_quarantine(db, opts)
         db.execute("DROP VIEW IF EXISTS _imp_good")
-        for table in ("_imp_src", "_imp_typed", "_imp_events"):
+        for table in ("_imp_src", "_imp_typed", "_imp_ids"):
             db.execute(f"DROP TABLE IF EXISTS {table}")
     return result
 

@@ -108,6 +108,30 @@ def _insert_new_events(
     return result
 
 
+def claim_message_ids(db: Backend, ids_table: str) -> int:
+    """Records the messageIds of ``ids_table`` (one column, ``message_id``, distinct) as seen, and keeps in
+    it only those not seen before; returns how many that is. For writers that build their events after
+    knowing which are new (the importers); call inside a transaction, before ``insert_events``."""
+    fresh = db.arrow(
+        f"INSERT INTO message_ids SELECT message_id, now() FROM {ids_table} ON CONFLICT DO NOTHING "
+        "RETURNING message_id"
+    )
+    if fresh.num_rows < db.execute(f"SELECT count(*) FROM {ids_table}")[0][0]:
+        db.register("_tp_fresh", fresh)
+        try:
+            db.execute(f"DELETE FROM {ids_table} WHERE message_id NOT IN (SELECT message_id FROM _tp_fresh)")
+        finally:
+            db.unregister("_tp_fresh")
+    return int(fresh.num_rows)
+
+
+def insert_events(db: Backend, select: str) -> None:
+    """Inserts the rows of ``select`` (the event columns, by name) whose ids were claimed."""
+    db.execute(
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {', '.join(EVENT_COLUMNS)} FROM ({select})"
+    )
+
+
 def append_events(db: Backend, events: Sequence[StoredEvent]) -> AppendResult:
     """Stores the events whose messageId is new; call inside a transaction."""
     if not events:
