@@ -1,3 +1,4 @@
 from touchpoints.cli.main import cli
 
-cli()
+if __name__ == "__main__":
+    cli()

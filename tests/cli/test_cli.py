@@ -236,14 +236,16 @@ def test_commands_read_the_store_while_a_server_is_running(home: Home, server: S
 def test_demo_builds_the_same_world_from_the_same_seed(tmp_path: Path) -> None:
     first = run_json("demo", "--customers", "60", "--seed", "7", "--no-serve", "--home", str(tmp_path / "a"))
     again = run_json("demo", "--customers", "60", "--seed", "7", "--no-serve", "--home", str(tmp_path / "b"))
-    assert first["stored_events"] == first["sent"] > 60
+    assert first["stored_events"] > first["sent"] > 60, "online events over HTTP, the rest imported"
     assert first["quarantined"] == 0
-    assert set(first["by_channel"]) == {"web", "app", "server"}
-    for key in ("stored_events", "by_channel", "by_type", "identified_customers"):
-        assert first[key] == again[key]
+    channels = {"web", "app", "email", "pos", "loyalty", "support", "survey", "review", "social", "qr"}
+    assert channels <= set(first["by_channel"])
+    for key in ("stored_events", "by_channel", "by_type", "identified_customers", "quarantine_held"):
+        assert first[key] == again[key], key
     export_a = run("events", "export", "--home", str(tmp_path / "a")).stdout.splitlines()
     export_b = run("events", "export", "--home", str(tmp_path / "b")).stdout.splitlines()
-    assert [json.loads(x)["messageId"] for x in export_a] == [json.loads(x)["messageId"] for x in export_b]
+    ids_a = sorted(json.loads(x)["messageId"] for x in export_a)
+    assert ids_a == sorted(json.loads(x)["messageId"] for x in export_b), "link hits included: same ids"
     rerun = run_json("demo", "--customers", "60", "--seed", "7", "--no-serve", "--home", str(tmp_path / "a"))
     assert rerun["stored_events"] == 0, "re-sending the same world stores nothing twice"
     assert rerun["events_in_store"] == first["events_in_store"] == first["stored_events"]

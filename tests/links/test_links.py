@@ -133,3 +133,21 @@ def test_links_are_created_from_the_command_line(home: Home) -> None:
 def test_a_link_cannot_point_at_a_relative_or_credentialed_destination(home: Home, destination: str) -> None:
     with pytest.raises(LinkError):
         LinkRegistry(home.settings.links_path).create_link("c", destination)
+
+
+def test_a_relay_with_a_write_key_keeps_the_time_and_id_of_a_hit_and_no_one_else_can(
+    home: Home, server: ServerProcess
+) -> None:
+    LinkRegistry(home.settings.links_path).create_link("october-deals", "https://shop.example/deals")
+    relayed = {"u": "cust-9", "e": "em-1", "t": "2026-10-02T08:15:00Z", "m": "opn-em-1"}
+    refused = httpx.get(f"{server.url}/o/october-deals.gif", params=relayed)
+    assert refused.status_code == 401, "a time or id from an anonymous caller is refused"
+    assert refused.json()["code"] == "relay_needs_write_key"
+    for _ in range(2):  # a retry of the same relayed open
+        ok = httpx.get(f"{server.url}/o/october-deals.gif", params=relayed, headers=home.basic)
+        assert ok.status_code == 200 and ok.content == PIXEL
+    (opened,) = _events_named(home, "Email Opened", 1)
+    time.sleep(0.5)
+    assert len(_events_named(home, "Email Opened", 1)) == 1, "the retry is not stored twice"
+    assert opened["messageId"] == "opn-em-1"
+    assert opened["timestamp"].startswith("2026-10-02T08:15:00")  # type: ignore[union-attr]

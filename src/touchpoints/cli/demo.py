@@ -1,4 +1,4 @@
-"""``touchpoints demo``: build the seeded demo world through the real collector, show it, and serve it."""
+"""``touchpoints demo``: build the seeded demo world through the real collector and importers, and serve it."""
 
 from __future__ import annotations
 
@@ -6,14 +6,7 @@ import time
 
 import click
 
-from touchpoints.cli.common import (
-    create_home,
-    home_option,
-    json_option,
-    loaded_store,
-    print_json,
-    settings_for,
-)
+from touchpoints.cli.common import create_home, home_option, json_option, print_json, settings_for
 from touchpoints.collector.spool import Spool
 from touchpoints.privacy.keys import KeyRing
 
@@ -28,9 +21,11 @@ from touchpoints.privacy.keys import KeyRing
 @json_option
 def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: str | None,
          as_json: bool) -> None:  # fmt: skip
-    """Send a seeded stream of customer events through the real HTTP collector and show what landed."""
+    """Build a seeded retailer with CUSTOMERS customers across web, app, e-mail, stores, loyalty, support,
+    surveys, reviews and social: online events over HTTP, offline files through the importers, and the
+    planted ground truth in <home>/demo/ground_truth.json. Then serve it, unless --no-serve."""
     from touchpoints.collector.server import BackgroundServer
-    from touchpoints.demo.stream import generate_events, send
+    from touchpoints.demo.build import build
 
     settings = settings_for(home, must_exist=False)
     running = Spool.writer_pid(settings.spool_dir)
@@ -47,53 +42,49 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             keys.revoke(record.id)
     _, write_key = keys.create("write", "demo")
 
-    with loaded_store(settings) as db:
-        before = db.execute("SELECT count(*) FROM events")[0][0]
     started = time.perf_counter()
-    events = generate_events(customers, seed)
+    say = (lambda _msg: None) if as_json else click.echo
     with BackgroundServer(settings, host, 0 if no_serve else port) as server:
-        say = (lambda *_: None) if as_json else click.echo
-        say(f"Sending {len(events)} events for {customers} customers to {server.url}/v1/batch ...")
-        sent = send(server.url, write_key, events)
-        # Everything acknowledged is on disk; wait for the loader to make it queryable.
         loader = server.app.state.loader
-        while loader.has_pending():
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        with loaded_store(settings) as db:
-            by_channel = dict(db.execute("SELECT channel, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC"))
-            by_type = dict(db.execute("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC"))
-            people = db.execute("SELECT count(DISTINCT user_id) FROM events WHERE user_id IS NOT NULL")[0][0]
-            total = db.execute("SELECT count(*) FROM events")[0][0]
-        summary = {
-            "home": str(settings.home),
-            "customers": customers,
-            "seed": seed,
-            "sent": sent["sent"],
-            "accepted": sent["accepted"],
-            "quarantined": sent["quarantined"],
-            "stored_events": total - before,
-            "events_in_store": total,
-            "identified_customers": people,
-            "by_channel": by_channel,
-            "by_type": by_type,
-            "seconds": round(elapsed, 2),
-        }
+
+        def wait_loaded() -> None:
+            while loader.has_pending():
+                time.sleep(0.05)
+
+        summary = build(settings, server.url, write_key, customers, seed, wait_loaded, say)
+        summary["seconds"] = round(time.perf_counter() - started, 2)
         if as_json:
             print_json(summary)
         else:
-            click.echo(f"Stored {total - before} new events ({sent['quarantined']} quarantined) in "
-                       f"{elapsed:.1f} s; the store holds {total}, with {people} identified customers.")  # fmt: skip
-            click.echo("By channel: " + ", ".join(f"{k} {v}" for k, v in by_channel.items()))
-            click.echo("By type:    " + ", ".join(f"{k} {v}" for k, v in by_type.items()))
+            _show(summary)
         if no_serve:
             return
         click.echo(f"\nServing {server.url} (API docs: {server.url}/docs). Send an event:")
         click.echo(f"  curl -u '{write_key}:' {server.url}/v1/track -H 'Content-Type: application/json' \\")
-        click.echo('       -d \'{"userId": "user-00001", "event": "Hello"}\'')
+        click.echo('       -d \'{"userId": "user-000001", "event": "Hello"}\'')
         click.echo(f"Then: touchpoints events count --by channel --home {settings.home}   (Ctrl-C to stop)")
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             click.echo("stopping")
+
+
+def _show(summary: dict[str, object]) -> None:
+    imports = summary["imports"]
+    assert isinstance(imports, dict)
+    imported = sum(int(r["imported"]) for r in imports.values() if r["kind"] != "enrichment")
+    held = sum(int(r["quarantined"]) for r in imports.values())
+    click.echo(
+        f"Stored {summary['stored_events']} new events in {summary['seconds']} s: {summary['accepted']} online "
+        f"over HTTP, {imported} from {len(imports)} files ({held} rows held in quarantine on purpose), and the "
+        f"link hits {summary['link_hits']}."
+    )
+    click.echo(
+        f"The store holds {summary['events_in_store']} events, {summary['identified_customers']} user ids."
+    )
+    by_channel = summary["by_channel"]
+    assert isinstance(by_channel, dict)
+    click.echo("By channel: " + ", ".join(f"{k} {v}" for k, v in by_channel.items()))
+    click.echo(f"Files:        {summary['files']}")
+    click.echo(f"Ground truth: {summary['ground_truth']}")

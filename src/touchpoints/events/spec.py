@@ -143,6 +143,14 @@ CATALOGUE: tuple[EventSpec, ...] = (
         ("campaign_id", "campaign_name", "placement"),
         produced_by="the click-redirect links",
     ),
+    EventSpec(
+        "Store Visited",
+        "pos",
+        "The customer was in a store (a loyalty card scanned at the door, a check-in, Wi-Fi sign-in).",
+        ("store_id",),
+        ("visit_id", "reason"),
+        produced_by="`touchpoints import events`",
+    ),
     # -- support --
     *(
         EventSpec(

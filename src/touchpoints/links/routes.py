@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from touchpoints import __version__
+from touchpoints.collector.auth import basic_credentials
 from touchpoints.collector.ingest import Collector, error
 from touchpoints.links.registry import Link, LinkRegistry
 
@@ -61,6 +62,26 @@ def _context(request: Request, channel: str, campaign: str) -> dict[str, Any]:
     return context
 
 
+def _relayed(
+    request: Request, collector: Collector, t: str | None, m: str | None, default_id: str
+) -> tuple[str, str] | Response:
+    """(timestamp, messageId) of the hit. A caller with a write key (HTTP Basic), such as an email
+    service relaying opens it saw earlier or a backfill, may give the time (``t``) and a messageId
+    (``m``, so that a retry is not stored twice); anyone else's hit happens now, with a fresh id."""
+    now = datetime.now(UTC).isoformat()
+    if t is None and m is None:
+        return now, default_id
+    secret = basic_credentials(request.headers.get("authorization"))
+    if secret is None or collector.keys.verify(secret, role="write") is None:
+        return _json(
+            401,
+            "relay_needs_write_key",
+            "t and m (the time and id of a relayed hit) are taken only from a caller with a write key "
+            "(HTTP Basic); leave them out for a live hit",
+        )
+    return (t or now)[:64], (m or default_id)[:200]
+
+
 def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) -> None:
     @app.get(
         "/l/{link_id}",
@@ -80,6 +101,8 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
         a: str | None = Query(None, description="The recipient's anonymousId"),
         e: str | None = Query(None, description="The email's id, for email links"),
         to: str | None = Query(None, description="Another destination registered for the campaign"),
+        t: str | None = Query(None, description="Relays only (write key): when the click happened"),
+        m: str | None = Query(None, description="Relays only (write key): the click's messageId"),
     ) -> Response:
         link: Link | None = registry.link(link_id)
         if link is None:
@@ -98,6 +121,9 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
                 )
             destination = to
         click_id = secrets.token_hex(8)
+        relayed = _relayed(request, collector, t, m, f"lnk-{click_id}")
+        if isinstance(relayed, Response):
+            return relayed
         properties: dict[str, Any] = {
             "link_id": link.id,
             "link_url": destination,
@@ -111,8 +137,8 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
         message = {
             "type": "track",
             "event": _EVENT.get(link.channel, "Link Clicked"),
-            "messageId": f"lnk-{click_id}",
-            "timestamp": datetime.now(UTC).isoformat(),
+            "messageId": relayed[1],
+            "timestamp": relayed[0],
             "properties": properties,
             "context": _context(request, link.channel, link.campaign),
             **_identity(u, a, click_id),
@@ -134,19 +160,24 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
         u: str | None = Query(None, description="The recipient's userId"),
         a: str | None = Query(None, description="The recipient's anonymousId"),
         e: str | None = Query(None, description="The email's id"),
+        t: str | None = Query(None, description="Relays only (write key): when the email was opened"),
+        m: str | None = Query(None, description="Relays only (write key): the open's messageId"),
     ) -> Response:
         # The image is always answered (a broken image in an inbox helps nobody); only opens of known
         # campaigns are recorded, so the pixel cannot be used to write arbitrary events.
         if registry.campaign(campaign) is not None:
             open_id = secrets.token_hex(8)
+            relayed = _relayed(request, collector, t, m, f"opn-{open_id}")
+            if isinstance(relayed, Response):
+                return relayed
             properties: dict[str, Any] = {"campaign_id": campaign, "campaign_name": campaign}
             if e:
                 properties["email_id"] = e[:200]
             message = {
                 "type": "track",
                 "event": "Email Opened",
-                "messageId": f"opn-{open_id}",
-                "timestamp": datetime.now(UTC).isoformat(),
+                "messageId": relayed[1],
+                "timestamp": relayed[0],
                 "properties": properties,
                 "context": _context(request, "email", campaign),
                 **_identity(u, a, open_id),
