@@ -210,11 +210,15 @@ def test_ip_addresses_keep_only_their_network_part(address: str, truncated: str)
 
 def test_whole_addresses_are_kept_when_truncation_is_off_and_the_peer_fills_a_missing_one() -> None:
     limits = EventLimits(truncate_ip=False)
-    raw = msgspec.json.encode({"type": "track", "userId": "u", "event": "E", "context": {"ip": "203.0.113.9"}})
+    raw = msgspec.json.encode(
+        {"type": "track", "userId": "u", "event": "E", "context": {"ip": "203.0.113.9"}}
+    )
     event = normalize_event(raw, source="s", received_at=RECEIVED, limits=limits, client_ip="198.51.100.4")
     assert event.ip == "203.0.113.9", "context.ip wins over the connection's address"
     bare = msgspec.json.encode({"type": "track", "userId": "u", "event": "E"})
-    assert normalize_event(bare, source="s", received_at=RECEIVED, limits=limits, client_ip="198.51.100.4").ip == (
-        "198.51.100.4"
+    assert normalize_event(
+        bare, source="s", received_at=RECEIVED, limits=limits, client_ip="198.51.100.4"
+    ).ip == ("198.51.100.4")
+    assert (
+        normalize_event(bare, source="s", received_at=RECEIVED, client_ip="198.51.100.4").ip == "198.51.100.0"
     )
-    assert normalize_event(bare, source="s", received_at=RECEIVED, client_ip="198.51.100.4").ip == "198.51.100.0"
