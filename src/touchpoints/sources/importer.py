@@ -575,80 +575,90 @@ def run_import(
         raise ImportError_(f"--source {opts.source!r}: use letters, digits and _ . : - (at most 64)")
     fmt = detect_format(opts.path, opts.file_format)
     result = ImportResult(kind=kind.name, file=opts.path.name, source=opts.source)
-    with db.transaction():
-        say("reading")
-        try:
-            columns = _stage(db, opts, fmt)
-        except Exception as exc:
-            if isinstance(exc, ImportError_):
-                raise
-            raise ImportError_(f"{opts.path.name}: could not read it as {fmt}: {_first_line(exc)}") from exc
-        if kind.name == "enrichment":
-            from touchpoints.sources.enrichment import import_enrichment
+    try:
+        with db.transaction():
+            say("reading")
+            try:
+                columns = _stage(db, opts, fmt)
+            except Exception as exc:
+                if isinstance(exc, ImportError_):
+                    raise
+                raise ImportError_(
+                    f"{opts.path.name}: could not read it as {fmt}: {_first_line(exc)}"
+                ) from exc
+            if kind.name == "enrichment":
+                from touchpoints.sources.enrichment import import_enrichment
 
-            return import_enrichment(db, opts, columns, result, say)
-        found = _resolve_columns(kind, columns, opts)
-        say("checking")
-        _type_rows(db, kind, found, opts)
-        now_and_tz = f"now() AS _now, {'false' if opts.timezone else 'true'} AS _tz_unknown"
-        result.rows = db.execute("SELECT count(*) FROM _imp_typed")[0][0]
-        if kind.name == "transactions":
-            # An order is held whole when any of its lines is bad: a partial receipt has a wrong total.
-            db.execute(
-                "UPDATE _imp_typed t SET _reason = 'order ' || t.v_order_id || ' is held because row ' || b._row "
-                "|| ' of it is bad' FROM (SELECT v_order_id, min(_row) AS _row FROM _imp_typed "
-                "WHERE _reason IS NOT NULL AND v_order_id IS NOT NULL GROUP BY v_order_id) b "
-                "WHERE t._reason IS NULL AND t.v_order_id = b.v_order_id"
-            )
-            key = "v_order_id"
-        else:
-            key = _row_key(kind, opts)
-        mid = _message_id(opts, key)
-        if kind.name == "events" and "message_id" in found:
-            mid = f"coalesce(v_message_id, {mid})"
-        sid = f"md5({_lit(opts.source + '|' + opts.kind + '|')} || {key})"
-        db.execute(
-            f"CREATE OR REPLACE TEMP VIEW _imp_good AS SELECT *, {key} AS _key, {mid} AS _mid, {sid} AS _sid, "
-            f"{now_and_tz} FROM _imp_typed WHERE _reason IS NULL"
-        )
-        say("storing")
-        # The ids first: only the events that are new are built (JSON is the costly part) and written.
-        db.execute(
-            "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT DISTINCT _mid AS message_id FROM _imp_good"
-        )
-        total = db.execute("SELECT count(*) FROM _imp_ids")[0][0]
-        # Imported ids are checked against the stored events too, not only the dedup window: a file
-        # re-imported a year later still stores nothing twice. Derived ids include the source, so only
-        # this source's events can hold them; ids the file brings are global, as a messageId is.
-        explicit = kind.name == "events" and "message_id" in found
-        db.execute(
-            "DELETE FROM _imp_ids WHERE message_id IN (SELECT message_id FROM events"
-            + ("" if explicit else " WHERE source = ?")
-            + ")",
-            [] if explicit else [opts.source],
-        )
-        fresh = claim_message_ids(db, "_imp_ids")
-        if fresh:
-            good = (
-                "_imp_good"
-                if fresh == total
-                else "(SELECT * FROM _imp_good WHERE _mid IN (SELECT message_id FROM _imp_ids))"
-            )
+                return import_enrichment(db, opts, columns, result, say)
+            found = _resolve_columns(kind, columns, opts)
+            # Every row now carries its number, so the engine need not keep rows in order: it writes in
+            # parallel (about a fifth faster). Reset at the end, for the connection's other users.
+            db.execute("SET preserve_insertion_order = false")
+            say("checking")
+            _type_rows(db, kind, found, opts)
+            now_and_tz = f"now() AS _now, {'false' if opts.timezone else 'true'} AS _tz_unknown"
+            result.rows = db.execute("SELECT count(*) FROM _imp_typed")[0][0]
             if kind.name == "transactions":
-                select = _transactions_select(opts, good)
+                # An order is held whole when any of its lines is bad: a partial receipt has a wrong total.
+                db.execute(
+                    "UPDATE _imp_typed t SET _reason = 'order ' || t.v_order_id || ' is held because row ' || b._row "
+                    "|| ' of it is bad' FROM (SELECT v_order_id, min(_row) AS _row FROM _imp_typed "
+                    "WHERE _reason IS NOT NULL AND v_order_id IS NOT NULL GROUP BY v_order_id) b "
+                    "WHERE t._reason IS NULL AND t.v_order_id = b.v_order_id"
+                )
+                key = "v_order_id"
             else:
-                select = _events_select(kind, opts, good)
-                repeats = db.execute(f"SELECT count(*) > count(DISTINCT _mid) FROM {good}")[0][0]
-                if repeats:  # the same row twice in one file: the first is stored
-                    select += " QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _seq) = 1"
-            insert_events(db, select)
-        result.imported = fresh
-        result.duplicates = total - fresh
-        result.quarantined = _quarantine_bad_rows(db, kind, opts)
-        result.released = _release_quarantine(db, opts)
-        db.execute("DROP VIEW IF EXISTS _imp_good")
-        for table in ("_imp_src", "_imp_typed", "_imp_ids"):
-            db.execute(f"DROP TABLE IF EXISTS {table}")
+                key = _row_key(kind, opts)
+            mid = _message_id(opts, key)
+            if kind.name == "events" and "message_id" in found:
+                mid = f"coalesce(v_message_id, {mid})"
+            sid = f"md5({_lit(opts.source + '|' + opts.kind + '|')} || {key})"
+            db.execute(
+                f"CREATE OR REPLACE TEMP VIEW _imp_good AS SELECT *, {key} AS _key, {mid} AS _mid, {sid} AS _sid, "
+                f"{now_and_tz} FROM _imp_typed WHERE _reason IS NULL"
+            )
+            say("storing")
+            # The ids first: only the events that are new are built (JSON is the costly part) and written.
+            db.execute(
+                "CREATE OR REPLACE TEMP TABLE _imp_ids AS SELECT DISTINCT _mid AS message_id FROM _imp_good"
+            )
+            total = db.execute("SELECT count(*) FROM _imp_ids")[0][0]
+            # Imported ids are checked against the stored events too, not only the dedup window: a file
+            # re-imported a year later still stores nothing twice. Derived ids include the source, so only
+            # this source's events can hold them; ids the file brings are global, as a messageId is.
+            explicit = kind.name == "events" and "message_id" in found
+            db.execute(
+                "DELETE FROM _imp_ids WHERE message_id IN (SELECT message_id FROM events"
+                + ("" if explicit else " WHERE source = ?")
+                + ")",
+                [] if explicit else [opts.source],
+            )
+            fresh = claim_message_ids(db, "_imp_ids")
+            if fresh:
+                good = (
+                    "_imp_good"
+                    if fresh == total
+                    else "(SELECT * FROM _imp_good WHERE _mid IN (SELECT message_id FROM _imp_ids))"
+                )
+                if kind.name == "transactions":
+                    select = _transactions_select(opts, good)
+                else:
+                    select = _events_select(kind, opts, good)
+                    repeats = db.execute(f"SELECT count(*) > count(DISTINCT _mid) FROM {good}")[0][0]
+                    if repeats:  # the same row twice in one file: the first is stored
+                        select += " QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _seq) = 1"
+                insert_events(db, select)
+            # Quarantine items take their sequence numbers in row order.
+            db.execute("RESET preserve_insertion_order")
+            result.imported = fresh
+            result.duplicates = total - fresh
+            result.quarantined = _quarantine_bad_rows(db, kind, opts)
+            result.released = _release_quarantine(db, opts)
+            db.execute("DROP VIEW IF EXISTS _imp_good")
+            for table in ("_imp_src", "_imp_typed", "_imp_ids"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+    finally:
+        db.execute("RESET preserve_insertion_order")  # the import may have stopped half-way
     return result
 
 
