@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ua_parser import parse
-
 from touchpoints.store.backend import Backend
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
@@ -20,6 +18,8 @@ _DESKTOP_OS = ("Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora", 
 @lru_cache(maxsize=4096)
 def parse_agent(agent: str) -> tuple[str | None, str | None, str | None, str | None, str | None, str]:
     """(browser, browser version, OS, OS version, device, device type) for one User-Agent string."""
+    from ua_parser import parse  # its regexes load on first use, not when a CLI command starts
+
     result = parse(agent[:1000])
     browser = result.user_agent.family if result.user_agent else None
     version = result.user_agent.major if result.user_agent else None
