@@ -58,6 +58,7 @@ def _kinds_help() -> str:
     "--time-format", default=None, help="strptime format for non-ISO timestamps, e.g. '%m/%d/%Y %H:%M'."
 )
 @click.option("--delimiter", default=None, help="CSV delimiter (default: detected).")
+@click.option("--encoding", default=None, help="CSV encoding: utf-8 (default), latin-1 or utf-16.")
 @click.option("--key", default=None, help="enrichment: the column the table is keyed by.")
 @click.option(
     "--trait", default=None, help="enrichment: the trait the key joins to (default: the key's name)."
@@ -74,6 +75,7 @@ def import_file(
     timezone: str | None,
     time_format: str | None,
     delimiter: str | None,
+    encoding: str | None,
     key: str | None,
     trait: str | None,
     home: str | None,
@@ -92,6 +94,7 @@ def import_file(
         key=key,
         trait=trait,
         delimiter=delimiter,
+        encoding=encoding,
     )
     bar = sys.stderr.isatty()
     with loaded_store(settings) as db:

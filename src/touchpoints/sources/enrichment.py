@@ -84,6 +84,17 @@ def import_enrichment(
         [opts.source, trait],
     )[0][0]
     total = db.execute(f"SELECT count(*) FROM {good}")[0][0]
+    existing = db.execute("SELECT count(*) FROM enrichment WHERE source = ?", [opts.source])[0][0]
+    if total == 0 and existing:
+        raise ImportError_(
+            f"{opts.path.name} has no usable rows, so it cannot replace the {opts.source!r} table; the table is "
+            "left as it was (fix the file: every row needs a key)"
+        )
+    removed = db.execute(
+        f"SELECT count(*) FROM enrichment WHERE source = ? AND key NOT IN (SELECT k FROM {good})",
+        [opts.source],
+    )[0][0]
+    result.removed = int(removed)
     db.execute(
         f"DELETE FROM enrichment WHERE source = ? AND key NOT IN (SELECT k FROM {good})", [opts.source]
     )
@@ -109,7 +120,7 @@ def import_enrichment(
             f"{_origin(opts)}, now(), _reason, _payload, json_object('import', json_object('kind', 'enrichment', "
             f"'file', {_lit(opts.path.name)}, 'row', _row, 'source', {_lit(opts.source)})) {where} ORDER BY abs(_row)"
         )
-    release_fixed_rows(db, opts)
+    release_fixed_rows(db, opts, key_column)
     for table in ("_imp_src", "_imp_typed"):
         db.execute(f"DROP TABLE IF EXISTS {table}")
     return result

@@ -9,6 +9,8 @@ row by row in Python, which is what makes 200,000 rows a second possible.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +50,7 @@ class ImportResult:
     duplicates: int = 0
     rows: int = 0
     released: int = 0  # quarantine items of earlier imports that now landed
+    removed: int = 0  # enrichment: keys of the previous version absent from this one
     kind: str = ""
     file: str = ""
     source: str = ""
@@ -59,6 +62,7 @@ class ImportResult:
             "duplicates": self.duplicates,
             "rows": self.rows,
             "released_from_quarantine": self.released,
+            **({"removed": self.removed} if self.kind == "enrichment" else {}),
             "kind": self.kind,
             "file": self.file,
             "source": self.source,
@@ -78,6 +82,7 @@ class ImportOptions:
     key: str | None = None  # enrichment: the key column
     trait: str | None = None  # enrichment: the trait it joins to (default: the key column's name)
     delimiter: str | None = None
+    encoding: str | None = None  # CSV: utf-8 (default), latin-1, utf-16
 
 
 def _q(name: str) -> str:
@@ -113,8 +118,14 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     otherwise ``payload_sql`` makes it from the columns, for the few rows that need it."""
     path = str(opts.path)
     if fmt == "csv":
-        delim = f", delim = {_lit(opts.delimiter)}" if opts.delimiter else ""
-        reader = f"read_csv({_lit(path)}, header = true, all_varchar = true, store_rejects = true{delim})"
+        delimiter, names = _csv_header(opts.path, opts.encoding, opts.delimiter)
+        encoding = f", encoding = {_lit(opts.encoding)}" if opts.encoding else ""
+        columns_arg = "{" + ", ".join(f"{_lit(n)}: 'VARCHAR'" for n in names) + "}"
+        # Quotes as RFC 4180 has them, every field as text: a malformed line is a rejected row.
+        reader = (
+            f"read_csv({_lit(path)}, header = true, auto_detect = false, columns = {columns_arg}, "
+            f"delim = {_lit(delimiter)}, quote = '\"', escape = '\"', store_rejects = true{encoding})"
+        )
         db.execute(
             f"CREATE OR REPLACE TEMP TABLE _imp_src AS SELECT row_number() OVER () AS _row, "
             f"NULL::VARCHAR AS _payload, NULL::VARCHAR AS _error, * FROM {reader} t"
@@ -143,6 +154,17 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
             f"FROM read_parquet({_lit(path)}) t"
         )
         return _columns(db)
+    if path.endswith(".gz"):
+        raise ImportError_(
+            f"{opts.path.name}: compressed JSON Lines are not read; gunzip it first (CSV may be .csv.gz)"
+        )
+    with open(path, "rb") as fh:
+        start = fh.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"["):
+        raise ImportError_(
+            f"{opts.path.name} is a JSON array; JSON Lines (one object per line) are expected: convert it with "
+            f"jq -c '.[]' {opts.path.name} > {opts.path.stem}.jsonl"
+        )
     # JSON Lines: the text read whole and split, so that a bad line is a quarantined row, not an error
     db.execute(
         "CREATE OR REPLACE TEMP TABLE _imp_lines AS SELECT _row, _line, CASE WHEN json_valid(_line) "
@@ -153,6 +175,14 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     keys = sorted(
         row[0] for row in db.execute("SELECT DISTINCT unnest(json_keys(_line)) FROM _imp_lines WHERE _ok")
     )
+    folded: dict[str, str] = {}
+    for key in keys:
+        other = folded.setdefault(key.lower(), key)
+        if other != key:
+            raise ImportError_(
+                f"{opts.path.name}: the keys {other!r} and {key!r} differ only in case; they cannot be told "
+                "apart as columns: rename one of them in the file"
+            )
 
     def extract(key: str) -> str:
         at = _lit("$." + _q(key))
@@ -170,6 +200,31 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     )
     db.execute("DROP TABLE _imp_lines")
     return keys
+
+
+def _csv_header(path: Path, encoding: str | None, delimiter: str | None) -> tuple[str, list[str]]:
+    """The delimiter (given, else the header's most frequent of , ; tab |) and the column names, read
+    here rather than by DuckDB's sniffer, which one stray quote can lead to no quoting or no delimiter
+    at all."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rt", encoding=encoding or "utf-8-sig", errors="replace", newline="") as fh:
+            header = fh.readline()
+    except (OSError, LookupError) as exc:
+        raise ImportError_(f"{path.name}: cannot read it ({exc})") from exc
+    if not header.strip():
+        raise ImportError_(f"{path.name} is empty: a CSV file needs a header line naming its columns")
+    if delimiter is None:
+        counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+        delimiter = max(counts, key=lambda sep: counts[sep])
+    names = next(csv.reader([header.rstrip("\r\n")], delimiter=delimiter, quotechar='"'))
+    names = [n.strip() or f"column{i}" for i, n in enumerate(names)]
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            raise ImportError_(f"{path.name}: the column {name!r} appears twice in the header; rename one")
+        seen.add(name.lower())
+    return delimiter, names
 
 
 def payload_sql(alias: str) -> str:
@@ -194,8 +249,15 @@ def _timestamp_sql(raw: str, opts: ImportOptions) -> tuple[str, str]:
     has_offset = f"regexp_matches({raw}, '[0-9]{{2}}:[0-9]{{2}}(:[0-9]{{2}}([.,][0-9]+)?)?\\s*(Z|z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
     epoch = (
         f"WHEN regexp_full_match({raw}, '[0-9]{{9,10}}(\\.[0-9]+)?') THEN to_timestamp(TRY_CAST({raw} AS DOUBLE)) "
-        f"WHEN regexp_full_match({raw}, '[0-9]{{12,13}}') THEN to_timestamp(TRY_CAST({raw} AS DOUBLE) / 1000) "
+        f"WHEN regexp_full_match({raw}, '[0-9]{{13}}') THEN to_timestamp(TRY_CAST({raw} AS DOUBLE) / 1000) "
     )
+    if not opts.time_format:
+        epoch += (
+            # Other runs of digits (202405011030) are not guessed at.
+            f"WHEN regexp_full_match({raw}, '[0-9]+') THEN NULL "
+            # Words the ISO reader would skip (PM, a zone name) must not be dropped silently.
+            f"WHEN regexp_matches(regexp_replace({raw}, '^[0-9-]+[Tt]', ''), '[A-Ya-y]') THEN NULL "
+        )
     naive = f"TRY_CAST({raw} AS TIMESTAMP)"
     if opts.time_format:
         naive = f"coalesce({naive}, try_strptime({raw}, {_lit(opts.time_format)}))"
@@ -211,10 +273,16 @@ def _typed_sql(f: Field, raw: str, opts: ImportOptions) -> tuple[str, str | None
     shown = f"'''' || left({raw}, 60) || ''''"
     if f.type == "timestamp":
         typed, _ = _timestamp_sql(raw, opts)
-        hint = "pass --time-format, e.g. %d/%m/%Y %H:%M" if not opts.time_format else "check --time-format"
+        hint = (
+            "pass --time-format, e.g. %m/%d/%Y %H:%M (US) or %d/%m/%Y %I:%M %p"
+            if not opts.time_format
+            else "check --time-format"
+        )
         return typed, (
             f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN '{label} ' || {shown} || "
-            f"' is not a date-time; use ISO 8601 (2024-05-01T10:30:00Z) or {hint}' END"
+            f"' is not a date-time; use ISO 8601 (2024-05-01T10:30:00Z) or {hint}' "
+            f"WHEN year({typed}) < 1900 OR year({typed}) > 2200 THEN '{label} ' || {shown} || "
+            "' is out of range (years 1900 to 2200)' END"
         )
     if f.type == "date":
         typed = f"TRY_CAST({raw} AS DATE)"
@@ -233,10 +301,13 @@ def _typed_sql(f: Field, raw: str, opts: ImportOptions) -> tuple[str, str | None
         )
         number = f"TRY_CAST({cleaned} AS DOUBLE)"
         if f.type == "number":
-            typed = f"(CASE WHEN isfinite({number}) THEN {number} END)"
+            typed = f"(CASE WHEN isfinite({number}) AND abs({number}) < 1e15 THEN {number} END)"
         else:
             # A cast to an integer would round 4.5 to 5; a fraction is refused instead.
-            typed = f"(CASE WHEN isfinite({number}) AND {number} = trunc({number}) THEN {number}::BIGINT END)"
+            typed = (
+                f"(CASE WHEN isfinite({number}) AND {number} = trunc({number}) AND abs({number}) < 1e15 "
+                f"THEN {number}::BIGINT END)"
+            )
         what = "a number" if f.type == "number" else "a whole number"
         checks = [
             f"WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN '{label} ' || {shown} || ' is not {what}'"
@@ -307,6 +378,11 @@ def _resolve_columns(kind: Kind, columns: Sequence[str], opts: ImportOptions) ->
         if source is not None:
             found[f.name] = source
     missing = [name for name in kind.required if name not in found]
+    if missing and len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|", ",")):
+        raise ImportError_(
+            f"{opts.path.name}: its whole header was read as one column ({columns[0][:80]!r}); "
+            "say how columns are separated with --delimiter (e.g. --delimiter ';')"
+        )
     if missing:
         unused = [c for c in columns if c not in found.values()]
         raise ImportError_(
@@ -504,6 +580,11 @@ def _events_select(kind: Kind, opts: ImportOptions, good: str = "_imp_good") -> 
     return f"SELECT {cols}, _row AS _seq FROM {good}"
 
 
+# An order is its store's receipt: tills number receipts per store, so two stores' receipt 1001 are two
+# orders. Without a store_id, the order id alone.
+ORDER_KEY = "CASE WHEN v_store_id IS NULL THEN v_order_id ELSE v_store_id || '|' || v_order_id END"
+
+
 def _transactions_select(opts: ImportOptions, good: str = "_imp_good") -> str:
     """Order events from the good lines: one per order_id. The lines are aggregated first (plain values),
     and the JSON is built once per order, not once per line."""
@@ -517,12 +598,12 @@ def _transactions_select(opts: ImportOptions, good: str = "_imp_good") -> str:
     identifiers = ", ".join(f"max(v_{f.name}) AS v_{f.name}" for f in IDENTIFIERS)
     lines = (
         f"SELECT v_order_id, {identifiers}, max({channel}) AS channel, max(v_currency) AS currency, "
-        "max(v_store_id) AS store_id, min(v_timestamp) AS ts, arg_min(r_timestamp, v_timestamp) AS raw_ts, "
+        "v_store_id AS store_id, min(v_timestamp) AS ts, arg_min(r_timestamp, v_timestamp) AS raw_ts, "
         "bool_and(v_quantity < 0) AS refund, round(sum(v_quantity * v_unit_price), 2) AS revenue, "
         "bool_or(_naive_time AND _tz_unknown) AS naive, any_value(_now) AS _now, min(_row) AS _row, "
         "any_value(_mid) AS _mid, any_value(_sid) AS _sid, "
         f"'[' || string_agg({product}::VARCHAR, ',' ORDER BY _row) || ']' AS products FROM _imp_good "
-        "GROUP BY v_order_id"
+        "GROUP BY v_order_id, v_store_id"
     ).replace("FROM _imp_good", f"FROM {good}")
     values = {
         "message_id": "_mid",
@@ -574,6 +655,7 @@ def run_import(
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", opts.source):
         raise ImportError_(f"--source {opts.source!r}: use letters, digits and _ . : - (at most 64)")
     fmt = detect_format(opts.path, opts.file_format)
+    _check_time_options(db, opts)
     result = ImportResult(kind=kind.name, file=opts.path.name, source=opts.source)
     try:
         with db.transaction():
@@ -602,11 +684,11 @@ def run_import(
                 # An order is held whole when any of its lines is bad: a partial receipt has a wrong total.
                 db.execute(
                     "UPDATE _imp_typed t SET _reason = 'order ' || t.v_order_id || ' is held because row ' || b._row "
-                    "|| ' of it is bad' FROM (SELECT v_order_id, min(_row) AS _row FROM _imp_typed "
-                    "WHERE _reason IS NOT NULL AND v_order_id IS NOT NULL GROUP BY v_order_id) b "
-                    "WHERE t._reason IS NULL AND t.v_order_id = b.v_order_id"
+                    f"|| ' of it is bad' FROM (SELECT {ORDER_KEY} AS k, min(_row) AS _row FROM _imp_typed "
+                    "WHERE _reason IS NOT NULL AND v_order_id IS NOT NULL GROUP BY k) b "
+                    f"WHERE t._reason IS NULL AND {ORDER_KEY.replace('v_', 't.v_')} = b.k"
                 )
-                key = "v_order_id"
+                key = ORDER_KEY
             else:
                 key = _row_key(kind, opts)
             mid = _message_id(opts, key)
@@ -653,7 +735,20 @@ def run_import(
             result.imported = fresh
             result.duplicates = total - fresh
             result.quarantined = _quarantine_bad_rows(db, kind, opts)
-            result.released = _release_quarantine(db, opts)
+            # The column that names the row (the ticket, the response, the email address): the first
+            # required field of the kind's key.
+            identity = next(
+                (
+                    found[k]
+                    for k in kind.key
+                    if (f := kind.field(k)) is not None and f.required and k in found
+                ),
+                found.get("user_id")
+                or found.get("anonymous_id")
+                or found.get("customer_id")
+                or found.get("email"),
+            )
+            result.released = _release_quarantine(db, opts, identity)
             db.execute("DROP VIEW IF EXISTS _imp_good")
             for table in ("_imp_src", "_imp_typed", "_imp_ids"):
                 db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -665,7 +760,7 @@ def run_import(
 def _quarantine_bad_rows(db: Backend, kind: Kind, opts: ImportOptions) -> int:
     """Bad rows into quarantine with file, row and reason; a row already held for the same reason (the
     same file imported again, unfixed) is not held twice."""
-    key = "v_order_id" if kind.name == "transactions" else _row_key(kind, opts, "t.")
+    key = ORDER_KEY.replace("v_", "t.v_") if kind.name == "transactions" else _row_key(kind, opts, "t.")
     envelope = (
         f"json_object('import', json_object('kind', {_lit(opts.kind)}, 'file', {_lit(opts.path.name)}, "
         f"'row', t._row, 'source', {_lit(opts.source)}))"
@@ -690,7 +785,7 @@ def _origin(opts: ImportOptions, row: str = "_row") -> str:
     return f"{_lit(opts.path.name)} || CASE WHEN {row} < 0 THEN ' line ' || -{row} ELSE ' row ' || {row} END"
 
 
-def _release_quarantine(db: Backend, opts: ImportOptions) -> int:
+def _release_quarantine(db: Backend, opts: ImportOptions, identity: str | None) -> int:
     """Items held by earlier imports whose row has now landed (fixed in the file, imported again): by
     the row's id, or by the same row of the same file now being good."""
     rows = db.execute(
@@ -698,18 +793,44 @@ def _release_quarantine(db: Backend, opts: ImportOptions) -> int:
         "AND message_id IN (SELECT message_id FROM events WHERE source = ?) RETURNING 1",
         [opts.source, opts.source],
     )
-    return len(rows) + release_fixed_rows(db, opts)
+    return len(rows) + release_fixed_rows(db, opts, identity)
 
 
-def release_fixed_rows(db: Backend, opts: ImportOptions) -> int:
-    """Items of this file and kind whose row number is now good (``_imp_typed`` has no reason for it)."""
+def release_fixed_rows(db: Backend, opts: ImportOptions, identity: str | None = None) -> int:
+    """Items of this file and kind whose row is now good: the same row number, and the same value in
+    the row's identifying column (``identity``, a file column), so that another file of the same name
+    (every month's export.csv) never releases what it did not fix. Without such a column, only ids do."""
+    if identity is None:
+        return 0
     rows = db.execute(
-        "UPDATE quarantine SET status = 'replayed', replayed_at = now() WHERE status = 'held' AND source = ? "
-        "AND json_extract_string(envelope, '$.import.kind') = ? AND json_extract_string(envelope, '$.import.file') = ? "
-        f"AND origin IN (SELECT {_origin(opts)} FROM _imp_typed WHERE _reason IS NULL) RETURNING 1",
+        "UPDATE quarantine q SET status = 'replayed', replayed_at = now() WHERE q.status = 'held' AND q.source = ? "
+        "AND json_extract_string(q.envelope, '$.import.kind') = ? "
+        "AND json_extract_string(q.envelope, '$.import.file') = ? AND json_valid(q.payload) "
+        "AND EXISTS (SELECT 1 FROM _imp_typed t JOIN _imp_src s ON s._row = t._row WHERE t._reason IS NULL "
+        f"AND {_origin(opts, 't._row')} = q.origin "
+        f"AND s.{_q(identity)} = json_extract_string(CASE WHEN json_valid(q.payload) THEN q.payload END, "
+        f"{_lit('$.' + _q(identity))})) RETURNING 1",
         [opts.source, opts.kind, opts.path.name],
     )
     return len(rows)
+
+
+def _check_time_options(db: Backend, opts: ImportOptions) -> None:
+    if opts.timezone:
+        try:
+            db.execute("SELECT timezone(?, TIMESTAMP '2000-01-01')", [opts.timezone])
+        except Exception as exc:
+            raise ImportError_(
+                f"--timezone {opts.timezone!r} is not a time zone; use a name such as Europe/London or UTC"
+            ) from exc
+    if opts.time_format:
+        try:
+            db.execute("SELECT try_strptime('2000-01-01', ?)", [opts.time_format])
+        except Exception as exc:
+            raise ImportError_(
+                f"--time-format {opts.time_format!r} is not a strptime format ({_first_line(exc)}); "
+                "e.g. %m/%d/%Y %H:%M"
+            ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
