@@ -222,3 +222,15 @@ def test_whole_addresses_are_kept_when_truncation_is_off_and_the_peer_fills_a_mi
     assert (
         normalize_event(bare, source="s", received_at=RECEIVED, client_ip="198.51.100.4").ip == "198.51.100.0"
     )
+
+
+def test_a_non_string_ip_is_not_kept_and_a_quarantined_payload_keeps_only_the_network() -> None:
+    from touchpoints.events.validate import truncate_ips_in_text
+
+    raw = msgspec.json.encode(
+        {"type": "track", "userId": "u", "event": "E", "context": {"ip": ["81.2.69.145"]}}
+    )
+    event = normalize_event(raw, source="s", received_at=RECEIVED)
+    assert msgspec.json.decode(event.context)["ip"] == ""
+    payload = '{"type":"track","context":{"ip": "81.2.69.144"},"event":'
+    assert truncate_ips_in_text(payload) == '{"type":"track","context":{"ip": "81.2.69.0"},"event":'

@@ -23,7 +23,13 @@ from touchpoints.collector.spool import Spool, SpoolClosed
 from touchpoints.config import Settings
 from touchpoints.events.clock import parse_time
 from touchpoints.events.model import QuarantinedItem, StoredEvent
-from touchpoints.events.validate import Envelope, EventLimits, InvalidEvent, normalize_event
+from touchpoints.events.validate import (
+    Envelope,
+    EventLimits,
+    InvalidEvent,
+    normalize_event,
+    truncate_ips_in_text,
+)
 from touchpoints.privacy.keys import KeyRecord, KeyRing
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,10 @@ class Collector:
         self.keys = keys
         self.spool = spool
         self.limits = EventLimits.from_settings(settings)
+
+    def _kept(self, payload: str) -> str:
+        """A refused event's payload as quarantine keeps it: with IP addresses truncated, as everywhere."""
+        return truncate_ips_in_text(payload) if self.limits.truncate_ip else payload
 
     def _authorise(self, secret: str | None) -> KeyRecord | Answer:
         if not secret:
@@ -189,7 +199,7 @@ class Collector:
                     origin=f"{path} event {index}",
                     received_at=received_at,
                     reason=reason,
-                    payload=bytes(raw).decode("utf-8", errors="replace"),
+                    payload=self._kept(bytes(raw).decode("utf-8", errors="replace")),
                     envelope=envelope.to_json(),
                 )
                 if len(errors) < MAX_ERRORS_SHOWN:

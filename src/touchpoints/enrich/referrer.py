@@ -70,20 +70,34 @@ def _quoted(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
-def referrer_class_sql(context: str = "context") -> str:
-    referrer = f"nullif({context}->>'$.page.referrer', '')"
-    ref_host = host_sql(referrer)
-    page_host = host_sql(f"{context}->>'$.page.url'")
-    medium = f"lower({utm_sql('medium', context)})"
-    query = f"coalesce({context}->>'$.page.search', {context}->>'$.page.url', '')"
+def referrer_class_sql(
+    ref_host: str, page_host: str, medium: str, query: str, utm_source: str, referrer: str = "NULL"
+) -> str:
+    """The class from columns computed once per row (the referrer's host, the page's host, the
+    utm_medium, the page's query, the utm_source): parsing the context again in every branch made the
+    view cost a third of a millisecond per event."""
+    medium = f"replace(lower({medium}), ' ', '_')"
     click_ids = "|".join(CLICK_IDS)
     return (
         "CASE "
-        f"WHEN {medium} IN ({_quoted(PAID_MEDIUMS)}) OR regexp_matches({query}, '[?&]({click_ids})=') THEN 'paid' "
-        f"WHEN {medium} IN ({_quoted(EMAIL_MEDIUMS)}) OR {_host_match(ref_host, EMAIL_HOSTS)} THEN 'email' "
+        f"WHEN {medium} IN ({_quoted(PAID_MEDIUMS)}) OR regexp_matches(coalesce({query}, ''), '[?&]({click_ids})=') "
+        "THEN 'paid' "
+        f"WHEN {medium} IN ({_quoted(EMAIL_MEDIUMS)}) OR {_host_match(ref_host, EMAIL_HOSTS)} "
+        f"OR starts_with(coalesce({referrer}, ''), 'android-app://com.google.android.gm') THEN 'email' "
         f"WHEN {medium} IN ({_quoted(SOCIAL_MEDIUMS)}) OR {_host_match(ref_host, SOCIAL_HOSTS)} THEN 'social' "
-        f"WHEN {medium} = 'organic' OR {_host_match(ref_host, SEARCH_HOSTS)} THEN 'search' "
+        f"WHEN {medium} = 'organic' OR {_search_match(ref_host)} THEN 'search' "
         f"WHEN {ref_host} IS NOT NULL AND {ref_host} = {page_host} THEN 'internal' "
-        f"WHEN {ref_host} IS NOT NULL OR {utm_sql('source', context)} IS NOT NULL THEN 'referral' "
+        f"WHEN {ref_host} IS NOT NULL OR {utm_source} IS NOT NULL THEN 'referral' "
         "ELSE 'direct' END"
+    )
+
+
+def _search_match(host: str) -> str:
+    """Search engines' own hosts only: www.google.co.uk is search, accounts.google.com and docs.google.com
+    are not, nor is google.evil.example."""
+    return (
+        f"regexp_full_match(coalesce({host}, ''), "
+        "'(google|yandex)[.][a-z]{2,3}([.][a-z]{2})?|bing[.]com|duckduckgo[.]com|(search[.])?yahoo[.]com|"
+        "search[.]yahoo[.][a-z.]+|baidu[.]com|ecosia[.]org|search[.]brave[.]com|qwant[.]com|startpage[.]com|"
+        "search[.]naver[.]com|seznam[.]cz')"
     )

@@ -17,21 +17,38 @@ SESSION_CHANNELS = ("web", "app")
 def events_enriched_sql() -> str:
     utm = ", ".join(f"{utm_sql(f, 'e.context')} AS utm_{f}" for f in UTM_FIELDS)
     channels = ", ".join(f"'{c}'" for c in SESSION_CHANNELS)
+    referrer_class = referrer_class_sql(
+        "referrer_host", "_page_host", "utm_medium", "_query", "utm_source", "referrer"
+    )
     return f"""
     CREATE OR REPLACE VIEW events_enriched AS
-    WITH base AS (
+    WITH parsed AS (
         SELECT e.*,
             e.context->>'$.page.url' AS page_url,
             e.context->>'$.page.path' AS page_path,
             nullif(e.context->>'$.page.referrer', '') AS referrer,
-            {host_sql("nullif(e.context->>'$.page.referrer', '')")} AS referrer_host,
-            {referrer_class_sql("e.context")} AS referrer_class,
             {utm},
-            ua.browser AS ua_browser, ua.browser_version AS ua_browser_version, ua.os AS ua_os,
-            ua.os_version AS ua_os_version, ua.device AS ua_device, ua.device_type AS ua_device_type,
-            CASE WHEN e.channel IN ({channels}) THEN coalesce(e.anonymous_id, e.user_id) END AS _visitor
+            coalesce(e.context->>'$.page.search', e.context->>'$.page.url') AS _query,
+            e.context->>'$.userAgent' AS _agent,
+            e.context->>'$.os.name' AS _app_os,
+            lower(coalesce(e.context->>'$.device.model', '') || ' ' || coalesce(e.context->>'$.device.type', ''))
+                AS _app_device
         FROM events e
-        LEFT JOIN user_agents ua ON ua.user_agent = e.context->>'$.userAgent'
+    ),
+    hosts AS (
+        SELECT *, {host_sql("referrer")} AS referrer_host, {host_sql("page_url")} AS _page_host FROM parsed
+    ),
+    base AS (
+        SELECT p.* EXCLUDE (_query, _agent, _app_os, _app_device, _page_host),
+            {referrer_class} AS referrer_class,
+            ua.browser AS ua_browser, ua.browser_version AS ua_browser_version,
+            coalesce(ua.os, p._app_os) AS ua_os, ua.os_version AS ua_os_version, ua.device AS ua_device,
+            -- an app says what it runs on in context.device and context.os, not in a browser's User-Agent
+            CASE WHEN p.channel = 'app' THEN CASE WHEN p._app_device LIKE '%ipad%' OR p._app_device LIKE '%tablet%'
+                THEN 'tablet' ELSE 'mobile' END ELSE ua.device_type END AS ua_device_type,
+            CASE WHEN p.channel IN ({channels}) THEN coalesce(p.anonymous_id, p.user_id) END AS _visitor
+        FROM hosts p
+        LEFT JOIN user_agents ua ON ua.user_agent = p._agent
     ),
     gaps AS (
         SELECT *, CASE WHEN _visitor IS NULL THEN NULL

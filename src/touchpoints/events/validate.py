@@ -8,6 +8,7 @@ on, and the caller quarantines it with that reason.
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -268,10 +269,10 @@ def normalize_event(
 
     signals = _signals_decoder.decode(context) if context is not EMPTY_OBJECT else _NO_SIGNALS
     ip = signals.ip if isinstance(signals.ip, str) and signals.ip else client_ip
-    if ip is not None and limits.truncate_ip:
-        ip = truncate_ip(ip)
-        if isinstance(signals.ip, str) and signals.ip != ip:
-            context = _with_ip(context, ip)
+    if limits.truncate_ip:
+        ip = truncate_ip(ip) if ip is not None else None
+        if signals.ip is not None and signals.ip != ip:
+            context = _with_ip(context, ip or "")  # a list or an object in context.ip is not kept either
     if traits is EMPTY_OBJECT and call in ("identify", "group") and is_object(signals.traits):
         traits = signals.traits  # RudderStack's SDKs send identify traits only as context.traits
     return StoredEvent(
@@ -310,6 +311,14 @@ def truncate_ip(address: str) -> str:
         parsed = parsed.ipv4_mapped
     prefix = 24 if parsed.version == 4 else 48
     return str(ipaddress.ip_network(f"{parsed}/{prefix}", strict=False).network_address)
+
+
+_IP_FIELD = re.compile(r'("ip"\s*:\s*")([^"\\]{1,64})(")')
+
+
+def truncate_ips_in_text(text: str) -> str:
+    """Every ``"ip": "..."`` in a raw payload (kept in quarantine for replay) truncated as stored IPs are."""
+    return _IP_FIELD.sub(lambda m: m.group(1) + truncate_ip(m.group(2)) + m.group(3), text)
 
 
 def _with_ip(context: msgspec.Raw, ip: str) -> msgspec.Raw:

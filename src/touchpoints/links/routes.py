@@ -43,7 +43,10 @@ def _identity(u: str | None, a: str | None, click_id: str) -> dict[str, str]:
     who: dict[str, str] = {}
     if u:
         who["userId"] = u[:200]
-    who["anonymousId"] = a[:200] if a else f"click:{click_id}"
+    if a:
+        who["anonymousId"] = a[:200]
+    elif not u:
+        who["anonymousId"] = f"click:{click_id}"  # nobody known: the click is its own visitor
     return who
 
 
@@ -73,18 +76,15 @@ def _relayed(
         return now, default_id
     secret = basic_credentials(request.headers.get("authorization"))
     if secret is None or collector.keys.verify(secret, role="write") is None:
-        return _json(
-            401,
-            "relay_needs_write_key",
-            "t and m (the time and id of a relayed hit) are taken only from a caller with a write key "
-            "(HTTP Basic); leave them out for a live hit",
-        )
+        # A live hit whose URL happens to carry t or m: the shopper still lands, the hit happens now.
+        return now, default_id
     return (t or now)[:64], (m or default_id)[:200]
 
 
 def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) -> None:
-    @app.get(
+    @app.api_route(
         "/l/{link_id}",
+        methods=["GET", "HEAD"],
         tags=["links"],
         summary="Follow a registered link: records the click and redirects to the link's destination",
         response_class=Response,
@@ -143,13 +143,17 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
             "context": _context(request, link.channel, link.campaign),
             **_identity(u, a, click_id),
         }
-        await collector.record(message, SOURCE, link.channel, request.client.host if request.client else None)
+        if request.method == "GET":  # a HEAD (a link checker, a mail scanner) is answered, not recorded
+            await collector.record(
+                message, SOURCE, link.channel, request.client.host if request.client else None
+            )
         return Response(
             status_code=302, headers={"location": _with_click(destination, click_id), **_NO_STORE}
         )
 
-    @app.get(
+    @app.api_route(
         "/o/{campaign}.gif",
+        methods=["GET", "HEAD"],
         tags=["links"],
         summary="The email open pixel: a 1x1 GIF that records an Email Opened for a registered campaign",
         response_class=Response,
@@ -165,7 +169,7 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
     ) -> Response:
         # The image is always answered (a broken image in an inbox helps nobody); only opens of known
         # campaigns are recorded, so the pixel cannot be used to write arbitrary events.
-        if registry.campaign(campaign) is not None:
+        if request.method == "GET" and registry.campaign(campaign) is not None:
             open_id = secrets.token_hex(8)
             relayed = _relayed(request, collector, t, m, f"opn-{open_id}")
             if isinstance(relayed, Response):

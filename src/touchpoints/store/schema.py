@@ -5,7 +5,7 @@ from __future__ import annotations
 from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 2
+VERSION = 3
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -96,6 +96,8 @@ _STEPS: dict[int, list[str]] = {
         # Recreated by any later step that changes it.
         events_enriched_sql(),
     ],
+    # events_enriched: referrer class from columns parsed once; app device types from context.device.
+    3: [events_enriched_sql()],
 }
 
 
