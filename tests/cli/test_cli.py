@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -249,3 +251,14 @@ def test_demo_builds_the_same_world_from_the_same_seed(tmp_path: Path) -> None:
     rerun = run_json("demo", "--customers", "60", "--seed", "7", "--no-serve", "--home", str(tmp_path / "a"))
     assert rerun["stored_events"] == 0, "re-sending the same world stores nothing twice"
     assert rerun["events_in_store"] == first["events_in_store"] == first["stored_events"]
+
+
+def test_a_second_world_is_not_built_into_a_home_that_holds_another(tmp_path: Path) -> None:
+    run_json("demo", "--customers", "20", "--seed", "1", "--no-serve", "--home", str(tmp_path / "w"))
+    other = subprocess.run(
+        [sys.executable, "-m", "touchpoints", "demo", "--customers", "20", "--seed", "2", "--no-serve",
+         "--home", str(tmp_path / "w")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert other.returncode != 0
+    assert "holds the demo world of seed 1" in other.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import Home
-from tests.sources.helpers import do_import, enrichment_rows, import_error, quarantine, stored, write
+from tests.sources.helpers import do_import, enrichment_rows, import_error, quarantine, run, stored, write
 
 
 def test_another_file_of_the_same_name_does_not_release_what_it_did_not_fix(
@@ -112,3 +112,20 @@ def test_a_latin1_file_is_read_with_its_encoding(home: Home, tmp_path: Path) -> 
     path.write_bytes("record_id,first_name,email\nC2,René,r@example.com\n".encode("latin-1"))
     assert do_import(home, "contacts", path, "--encoding", "latin-1")["imported"] == 1
     assert stored(home)[0]["traits"]["firstName"] == "René"
+
+
+def test_quarantine_lists_one_source_as_the_import_says(home: Home, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "r.csv", "review_id,timestamp,rating,email\nR1,2024-05-01T10:00:00Z,6,a@example.com\n"
+    )
+    out = run(
+        "import", "reviews", str(path), "--source", "shop-reviews", "--home", str(home.path), ok=False
+    ).output
+    assert "touchpoints quarantine list --source shop-reviews" in out
+    assert "no row of the file could be imported" in out, "a file that lands nothing is an error (exit code)"
+    listed = run("quarantine", "list", "--source", "shop-reviews", "--json", "--home", str(home.path)).stdout
+    assert '"rating 6 is out of range (1 to 5)"' in listed
+    assert (
+        run("quarantine", "list", "--source", "other", "--json", "--home", str(home.path)).stdout.strip()
+        == "[]"
+    )

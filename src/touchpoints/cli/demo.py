@@ -25,7 +25,7 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
     surveys, reviews and social: online events over HTTP, offline files through the importers, and the
     planted ground truth in <home>/demo/ground_truth.json. Then serve it, unless --no-serve."""
     from touchpoints.collector.server import BackgroundServer
-    from touchpoints.demo.build import build
+    from touchpoints.demo.build import DemoError, build
 
     settings = settings_for(home, must_exist=False)
     running = Spool.writer_pid(settings.spool_dir)
@@ -51,7 +51,10 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
             while loader.has_pending():
                 time.sleep(0.05)
 
-        summary = build(settings, server.url, write_key, customers, seed, wait_loaded, say)
+        try:
+            summary = build(settings, server.url, write_key, customers, seed, wait_loaded, say)
+        except DemoError as exc:
+            raise click.ClickException(str(exc)) from exc
         summary["seconds"] = round(time.perf_counter() - started, 2)
         if as_json:
             print_json(summary)

@@ -20,13 +20,16 @@ def quarantine() -> None:
 @quarantine.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include items already replayed.")
 @click.option("--limit", type=int, default=None, help="At most this many items.")
+@click.option(
+    "--source", default=None, help="Only items of this source (a write key's name, or an import's --source)."
+)
 @home_option
 @json_option
-def list_cmd(show_all: bool, limit: int | None, home: str | None, as_json: bool) -> None:
+def list_cmd(show_all: bool, limit: int | None, source: str | None, home: str | None, as_json: bool) -> None:
     """List quarantined items, oldest first."""
     settings = settings_for(home)
     with loaded_store(settings) as db:
-        items = store_quarantine.list_items(db, include_replayed=show_all, limit=limit)
+        items = store_quarantine.list_items(db, include_replayed=show_all, limit=limit, source=source)
     if as_json:
         print_json(items)
         return

@@ -28,6 +28,12 @@ from touchpoints.store.backend import Backend
 from touchpoints.store.duckdb import open_store
 
 TRUTH_FILE = "ground_truth.json"
+
+
+class DemoError(RuntimeError):
+    """The demo cannot be built here, with the reason."""
+
+
 QR_CAMPAIGN = "in-store-qr"
 
 
@@ -150,6 +156,12 @@ def build(
         before = db.execute("SELECT count(*) FROM events")[0][0]
     links = ensure_links(settings)
     again = previous is not None and previous.get("seed") == seed and previous.get("customers") == customers
+    if previous is not None and not again:
+        # Two worlds in one store would make the ground truth wrong for both.
+        raise DemoError(
+            f"{settings.home} holds the demo world of seed {previous.get('seed')} with {previous.get('customers')} "
+            f"customers; build seed {seed} with {customers} customers in another --home (or delete this one)"
+        )
     sent_before = previous.get("link_hits") if again and previous is not None else None
     # The world's side runs in a process of its own (it builds the same world from the seed): it sends the
     # online events and the link hits and writes the files, while this process serves.

@@ -499,7 +499,13 @@ def _surveys(world: World, path: Path, rng: random.Random, out: FileSet) -> int:
                     None,
                 ]
             )
-            _bad(out, "surveys.csv", empty, "the response has no answer", "an abandoned form")
+            _bad(
+                out,
+                "surveys.csv",
+                empty,
+                "the response has no answer: nps, csat, ces and comment are all empty",
+                "an abandoned form",
+            )
     return f.close()
 
 

@@ -22,13 +22,16 @@ _COLUMNS = ("quarantine_id", "source", "origin", "received_at", "reason", "paylo
 
 
 def list_items(
-    db: Backend, *, include_replayed: bool = False, limit: int | None = None
+    db: Backend, *, include_replayed: bool = False, limit: int | None = None, source: str | None = None
 ) -> list[dict[str, Any]]:
-    sql = f"SELECT {', '.join(_COLUMNS)} FROM quarantine"
-    if not include_replayed:
-        sql += " WHERE status = 'held'"
-    sql += " ORDER BY seq"
+    sql = f"SELECT {', '.join(_COLUMNS)} FROM quarantine WHERE true"
     params: list[Any] = []
+    if not include_replayed:
+        sql += " AND status = 'held'"
+    if source is not None:
+        sql += " AND source = ?"
+        params.append(source)
+    sql += " ORDER BY seq"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
