@@ -23,8 +23,7 @@ import json
 import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.collector.browser import CHROMIUM_ARGS, Event, of, wait_for
 from tests.collector.fetch_analytics_js import DIST, VERSION, is_fetched
 from tests.conftest import Home, ServerProcess, make_home, stored_events
 
@@ -51,15 +51,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 if sync_playwright is None:
     MISSING: str | None = "playwright is not installed"
 elif not os.path.exists(CHROMIUM):
@@ -146,8 +137,6 @@ PAGE = """<!doctype html>
 {head}
 </head><body><h1>{title}</h1></body></html>
 """
-
-Event = dict[str, Any]
 
 
 # ---- the second origin: test pages, and the CDN analytics.js would load from ---------------------------
@@ -308,24 +297,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     browser.close()
         finally:
             collector.kill()
-
-
-def wait_for(
-    home: Home, what: str, done: Callable[[list[Event]], bool], timeout: float = 20.0
-) -> list[Event]:
-    """Every stored event (``touchpoints events export``), once ``done(events)`` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = cast(list[Event], stored_events(home))
-        if done(events):
-            return events
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never stored: {what}")
-        time.sleep(0.2)
-
-
-def of(events: list[Event], anonymous_id: str) -> list[Event]:
-    return [e for e in events if e.get("anonymousId") == anonymous_id]
 
 
 def one(events: list[Event], kind: str, name: str | None = None) -> Event:

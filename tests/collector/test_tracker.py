@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +24,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from tests.conftest import Home, ServerProcess, make_home, stored_events
+from tests.collector.browser import CHROMIUM_ARGS, Event, of, wait_for
+from tests.conftest import Home, ServerProcess, make_home
 from touchpoints.store.duckdb import open_store
 
 try:
@@ -35,15 +36,6 @@ except ImportError:  # pragma: no cover - depends on the environment
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 MISSING = (
     "playwright is not installed"
     if sync_playwright is None
@@ -63,8 +55,6 @@ STUB = (
     "touchpoints[m]||function(){touchpoints.push([m].concat([].slice.call(arguments)))}});</script>"
 )
 READY = "window.touchpoints && window.touchpoints.__touchpoints === true"
-
-Event = dict[str, Any]
 
 
 # ---- the second origin: test pages -------------------------------------------------------------------
@@ -189,22 +179,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 # ---- reading the store -------------------------------------------------------------------------------
-def wait_for(
-    home: Home, what: str, done: Callable[[list[Event]], bool], timeout: float = 20.0
-) -> list[Event]:
-    """Every stored event (``touchpoints events export``), once ``done(events)`` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = cast(list[Event], stored_events(home))
-        if done(events):
-            return events
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never stored: {what}")
-        time.sleep(0.2)
-
-
-def of(events: list[Event], anonymous_id: str) -> list[Event]:
-    return [e for e in events if e.get("anonymousId") == anonymous_id]
 
 
 def named(events: list[Event], name: str) -> list[Event]:
