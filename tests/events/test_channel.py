@@ -11,7 +11,8 @@ from touchpoints.events.channel import ContextSignals, infer_channel
 @pytest.mark.parametrize(
     ("context", "top_level", "source_channel", "expected"),
     [
-        ({"channel": "pos"}, None, "web", "pos"),
+        ({"channel": "pos"}, None, "web", "web"),  # a key bound to web cannot claim till receipts
+        ({"channel": "pos"}, None, None, "pos"),
         ({"library": {"name": "analytics.js"}}, None, "email", "email"),
         ({"library": {"name": "analytics-python"}}, "server", None, "server"),
         ({}, "mobile", None, "app"),

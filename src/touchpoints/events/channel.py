@@ -1,7 +1,8 @@
 """Which channel an event came through: web, app, server, or one of the offline channels.
 
-Precedence, first match wins: ``context.channel`` set on the event; the channel configured for the
-source (the write key); the top-level ``channel`` some SDKs send (RudderStack: ``server``, ``web``,
+Precedence, first match wins: the channel configured for the source (the write key: a key bound to a
+channel cannot be used to claim another); ``context.channel`` set on the event; the top-level
+``channel`` some SDKs send (RudderStack: ``server``, ``web``,
 ``mobile``); the SDK named in ``context.library``; signs in the context (a device or a page); else
 ``other``.
 """
@@ -81,11 +82,12 @@ class ContextSignals(msgspec.Struct):
 
 def infer_channel(context: ContextSignals, top_level: Any, source_channel: str | None) -> str:
     """The channel of one event; see the module docstring for the precedence."""
+    if source_channel:
+        # A key bound to a channel decides: a browser's public key cannot file events as till receipts.
+        return source_channel
     explicit = normalise_channel(context.channel)
     if explicit:
         return explicit
-    if source_channel:
-        return source_channel
     hinted = normalise_channel(top_level)
     if hinted:
         return hinted
