@@ -106,6 +106,8 @@ SHOP = """<!doctype html>
 </head><body>
 <h1>Shop</h1>
 <form><input id="email" name="email"> <button type="button" id="private" data-tp-ignore>Private</button></form>
+<table><tr><td id="addr">Jane Doe, 1 High St, London SW1A 1AA</td></tr></table>
+<a id="mail" href="mailto:jane.doe@example.com" onclick="event.preventDefault()">Write to us</a>
 <div id="spacer"></div>
 <div class="cta-row"><a id="buy" class="btn primary" href="/checkout.html"
    onclick="event.preventDefault(); event.stopPropagation()">  Buy
@@ -234,6 +236,8 @@ def visit(stack: Stack) -> Visit:
         page.fill("#email", "ada@example.com")
         page.click("#email")
         page.click("#private")  # data-tp-ignore: not recorded at all
+        page.click("#addr")  # page content: where, not what it says
+        page.click("#mail")  # a mailto: link: the scheme, not the address
         for y in (1100, 2200):
             page.evaluate(f"window.scrollTo(0, {y})")
             page.wait_for_timeout(250)
@@ -287,8 +291,7 @@ def test_a_visit_lands_with_one_anonymous_id_its_campaign_and_heatmap_signals(vi
             ("page", "/shop.html"),
             ("track", "Product Viewed"),
             ("identify", None),
-            ("track", "Element Clicked"),
-            ("track", "Element Clicked"),
+            *[("track", "Element Clicked")] * 4,
             *[("track", "Page Scrolled")] * 4,
             ("page", "/shop/checkout"),
             ("page", "/shop.html"),
@@ -338,7 +341,10 @@ def test_a_visit_lands_with_one_anonymous_id_its_campaign_and_heatmap_signals(vi
     assert reload["context"]["page"]["referrer"] == "", "goto() sends no referrer"
 
     clicks = {e["properties"]["id"]: e["properties"] for e in named(events, "Element Clicked")}
-    assert set(clicks) == {"buy", "email"}, "the data-tp-ignore button is not recorded"
+    assert set(clicks) == {"buy", "email", "addr", "mail"}, "the data-tp-ignore button is not recorded"
+    assert clicks["addr"]["text"] == "" and clicks["addr"]["tag"] == "td", "no text of plain page content"
+    assert (clicks["mail"]["text"], clicks["mail"]["href"]) == ("Write to us", "mailto:")
+    assert "SW1A" not in json.dumps(events) and "jane.doe@" not in json.dumps(events)
     buy = clicks["buy"]
     assert buy["tag"] == "a" and buy["classes"] == ["btn", "primary"]
     assert buy["text"] == "Buy now" and buy["selector"] == "#buy"

@@ -194,18 +194,22 @@
   d.addEventListener("click", guard((e) => { // capture phase: seen even when the page stops the click
     const target = e.target instanceof Element ? e.target : e.target && e.target.parentElement;
     if (!heatmap || !target || !allowed() || target.closest("[data-tp-ignore]")) return; // data-tp-ignore: nothing at all
-    const el = target.closest("a,button,[role=button],input,select,textarea,label,summary") || target;
-    // Never the text of form fields (or of anything holding one), nor of editable content.
-    const private_ = /^(INPUT|TEXTAREA|SELECT|OPTION)$/.test(el.tagName) || el.isContentEditable ||
+    const control = target.closest("a,button,[role=button],input,select,textarea,label,summary");
+    const el = control || target;
+    // Text only of controls (a button's label, a link's words): never of form fields or anything
+    // holding one, of editable content, or of plain page content (an address in a table cell).
+    const private_ = !control || /^(INPUT|TEXTAREA|SELECT|OPTION)$/.test(el.tagName) || el.isContentEditable ||
       el.querySelector("input,textarea,select");
     const link = el.closest("a[href]");
+    // mailto: and tel: links carry the address itself: only the scheme is kept.
+    const href = link ? (/^(mailto|tel|sms):/i.test(link.href) ? link.href.split(":")[0] + ":" : link.href) : null;
     const page = pageSize();
     api.track("Element Clicked", {
       tag: el.tagName.toLowerCase(),
       id: el.id || null,
       classes: [...el.classList],
       text: private_ ? "" : (el.innerText || el.textContent || "").replace(/\s+/g, " ").trim().slice(0, 80),
-      href: link ? link.href : null,
+      href,
       selector: selector(el),
       x: Math.round(e.pageX), // page coordinates, not the viewport's
       y: Math.round(e.pageY),
