@@ -276,6 +276,12 @@ def test_tp_js_is_served(stack: Stack) -> None:
     assert answer.headers["content-type"].startswith("application/javascript")
     assert b"touchpoints.js" in answer.content
     assert len(answer.content) < 16_000
+    # Compressed on the wire (httpx asks for gzip and undoes it), and cached by its ETag.
+    assert answer.headers["content-encoding"] == "gzip"
+    assert int(answer.headers["content-length"]) < 7_000
+    again = httpx.get(f"{stack.collector.url}/tp.js", headers={"If-None-Match": answer.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert httpx.head(f"{stack.collector.url}/tp.js").status_code == 200
 
 
 def test_a_visit_lands_with_one_anonymous_id_its_campaign_and_heatmap_signals(visit: Visit) -> None:

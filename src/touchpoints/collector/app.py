@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -102,19 +104,32 @@ def create_app(settings: Settings) -> FastAPI:
     async def library_metrics() -> dict[str, bool]:
         return {"success": True}
 
-    @app.get(
+    script = resources.files("touchpoints.collector").joinpath("static/tp.js").read_bytes()
+    script_gz = gzip.compress(script, 9, mtime=0)
+    script_etag = '"' + hashlib.sha256(script).hexdigest()[:20] + '"'
+
+    @app.api_route(
         "/tp.js",
+        methods=["GET", "HEAD"],
         tags=["tracker"],
         summary="The first-party browser tracker (see docs/tracker.md for the snippet)",
         response_class=Response,
     )
-    async def tracker() -> Response:
-        script = resources.files("touchpoints.collector").joinpath("static/tp.js").read_bytes()
-        return Response(
-            script,
-            media_type="application/javascript; charset=utf-8",
-            headers={"cache-control": "public, max-age=300", "x-content-type-options": "nosniff"},
-        )
+    async def tracker(request: Request) -> Response:
+        headers = {
+            "cache-control": "public, max-age=300",
+            "x-content-type-options": "nosniff",
+            "etag": script_etag,
+            "vary": "Accept-Encoding",
+        }
+        if request.headers.get("if-none-match") == script_etag:
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["content-encoding"] = "gzip"
+            body = script_gz
+        else:
+            body = script
+        return Response(body, media_type="application/javascript; charset=utf-8", headers=headers)
 
     def add_ingest_route(path: str, call: str | None, summary: str) -> None:
         # Served by IngestFastPath; the route describes the endpoint in the OpenAPI schema, and answers
