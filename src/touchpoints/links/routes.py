@@ -39,14 +39,14 @@ def _with_click(url: str, click_id: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _identity(u: str | None, a: str | None, click_id: str) -> dict[str, str]:
+def _identity(u: str | None, a: str | None, hit_id: str) -> dict[str, str]:
     who: dict[str, str] = {}
     if u:
         who["userId"] = u[:200]
     if a:
         who["anonymousId"] = a[:200]
     elif not u:
-        who["anonymousId"] = f"click:{click_id}"  # nobody known: the click is its own visitor
+        who["anonymousId"] = f"click:{hit_id}"  # nobody known: the hit is its own visitor
     return who
 
 
@@ -141,14 +141,14 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
             "timestamp": relayed[0],
             "properties": properties,
             "context": _context(request, link.channel, link.campaign),
-            **_identity(u, a, click_id),
+            **_identity(u, a, relayed[1]),
         }
         if request.method == "GET":  # a HEAD (a link checker, a mail scanner) is answered, not recorded
             await collector.record(
                 message, SOURCE, link.channel, request.client.host if request.client else None
             )
         return Response(
-            status_code=302, headers={"location": _with_click(destination, click_id), **_NO_STORE}
+            status_code=302, headers={"location": _with_click(destination, relayed[1]), **_NO_STORE}
         )
 
     @app.api_route(
@@ -184,7 +184,7 @@ def add_link_routes(app: FastAPI, collector: Collector, registry: LinkRegistry) 
                 "timestamp": relayed[0],
                 "properties": properties,
                 "context": _context(request, "email", campaign),
-                **_identity(u, a, open_id),
+                **_identity(u, a, relayed[1]),
             }
             await collector.record(message, SOURCE, "email", request.client.host if request.client else None)
         return Response(PIXEL, 200, _NO_STORE, media_type="image/gif")

@@ -25,7 +25,7 @@ _SELECT = """
 SELECT message_id, type, source, channel, user_id, anonymous_id, group_id, previous_id, event, name,
        category, {timestamp} AS timestamp, {received_at} AS received_at, original_timestamp, sent_at,
        {flags} AS flags, context::VARCHAR AS context, properties::VARCHAR AS properties,
-       traits::VARCHAR AS traits, integrations::VARCHAR AS integrations, extra::VARCHAR AS extra
+       traits::VARCHAR AS traits, integrations::VARCHAR AS integrations, extra::VARCHAR AS extra, ip
 FROM events
 WHERE (?::TIMESTAMPTZ IS NULL OR timestamp >= ?::TIMESTAMPTZ)
   AND (?::TIMESTAMPTZ IS NULL OR timestamp < ?::TIMESTAMPTZ)
@@ -89,8 +89,8 @@ def export_events(
         for row in batch.to_pylist():
             record: dict[str, Any] = {}
             for key, value in row.items():
-                if value is None or (key == "flags" and not value):
-                    continue
+                if value is None or (key == "flags" and not value) or key == "ip":
+                    continue  # the Segment shape has no top-level ip (context.ip is in the context)
                 if key in _JSON:
                     if value == "{}":
                         continue
