@@ -126,3 +126,27 @@ def test_quarantine_lists_one_source_as_the_import_says(home: Home, tmp_path: Pa
         run("quarantine", "list", "--source", "other", "--json", "--home", str(home.path)).stdout.strip()
         == "[]"
     )
+
+
+def test_an_events_file_keeps_its_property_types_where_the_format_has_them(
+    home: Home, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lines = write(tmp_path / "e.jsonl", """
+        {"event":"Bought","timestamp":"2024-05-01T10:00:00Z","user_id":"u1","amount":12.5,"vip":true,"meta":{"k":1}}
+    """)  # fmt: skip
+    do_import(home, "events", lines, source="jsonl")
+    table = pa.table({"event": ["Bought"], "timestamp": ["2024-05-01T11:00:00Z"], "user_id": ["u2"],
+                      "amount": [7.25], "items": [3]})  # fmt: skip
+    pq.write_table(table, tmp_path / "e.parquet")
+    do_import(home, "events", tmp_path / "e.parquet", source="parquet")
+    csv_file = write(
+        tmp_path / "e.csv", "event,timestamp,user_id,amount\nBought,2024-05-01T12:00:00Z,u3,7.25\n"
+    )
+    do_import(home, "events", csv_file, source="csv")
+    props = {e["source"]: e["properties"] for e in stored(home)}
+    assert props["jsonl"] == {"amount": 12.5, "vip": True, "meta": {"k": 1}}
+    assert props["parquet"] == {"amount": 7.25, "items": 3}
+    assert props["csv"] == {"amount": "7.25"}, "a CSV has only text"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -150,8 +151,9 @@ def _stage(db: Backend, opts: ImportOptions, fmt: str) -> list[str]:
     if fmt == "parquet":
         db.execute(
             f"CREATE OR REPLACE TEMP TABLE _imp_src AS SELECT row_number() OVER () AS _row, "
-            f"NULL::VARCHAR AS _payload, NULL::VARCHAR AS _error, COLUMNS(*)::VARCHAR "
-            f"FROM read_parquet({_lit(path)}) t"
+            # an events file's extra columns become properties with their types: the row as JSON
+            f"{'to_json(t)::VARCHAR' if opts.kind == 'events' else 'NULL::VARCHAR'} AS _payload, "
+            f"NULL::VARCHAR AS _error, COLUMNS(*)::VARCHAR FROM read_parquet({_lit(path)}) t"
         )
         return _columns(db)
     if path.endswith(".gz"):
@@ -424,8 +426,13 @@ def _type_rows(db: Backend, kind: Kind, found: dict[str, str], opts: ImportOptio
     if kind.name == "events":
         others = [c for c in _columns(db) if c not in found.values()]
         props = ", ".join(f"{_lit(c)}, nullif(trim({_q(c)}), '')" for c in others)
+        as_text = f"json_merge_patch('{{}}', json_object({props}))" if others else "'{}'::JSON"
+        # JSON Lines and Parquet rows keep their types (numbers, booleans, objects): the row's JSON less
+        # the columns read as fields. A CSV has only text.
+        known = "{" + ", ".join(f"{json.dumps(c)}: null" for c in found.values()) + "}"
+        typed = f"json_merge_patch(_payload::JSON, {_lit(known)})"
         selects.append(
-            f"json_merge_patch('{{}}', json_object({props})) AS _props" if others else "'{}'::JSON AS _props"
+            f"CASE WHEN _payload IS NOT NULL AND _error IS NULL THEN {typed} ELSE {as_text} END AS _props"
         )
     db.execute(
         f"CREATE OR REPLACE TEMP TABLE _imp_typed AS SELECT {', '.join(selects)}, "
