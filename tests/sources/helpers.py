@@ -33,9 +33,14 @@ def write(path: Path, text: str) -> Path:
 
 
 def do_import(home: Home, kind: str, path: Path, *options: str, source: str = "src") -> dict[str, Any]:
-    """``touchpoints import KIND FILE --source SOURCE ... --json``; returns the printed counts."""
-    out = run("import", kind, str(path), "--source", source, *options, "--home", str(home.path), "--json")
+    """``touchpoints import KIND FILE --source SOURCE ... --json``; returns the printed counts. The exit
+    code is 0, or 3 exactly when nothing of the file could be imported."""
+    out = run(
+        "import", kind, str(path), "--source", source, *options, "--home", str(home.path), "--json", ok=False
+    )
     result: dict[str, Any] = json.loads(out.stdout)
+    nothing = result["quarantined"] > 0 and not result["imported"] and not result["duplicates"]
+    assert out.exit_code == (3 if nothing else 0), (out.exit_code, out.output)
     return result
 
 

@@ -12,6 +12,8 @@ from touchpoints.cli.common import home_option, json_option, loaded_store, print
 from touchpoints.sources.importer import ImportError_, ImportOptions, run_import, watching
 from touchpoints.sources.kinds import KINDS
 
+NOTHING_IMPORTED = 3
+
 
 def _mapping(values: tuple[str, ...]) -> dict[str, str]:
     mapping: dict[str, str] = {}
@@ -123,8 +125,13 @@ def import_file(
                 result = run_import(db, opts)
         except ImportError_ as exc:
             raise click.ClickException(str(exc)) from exc
+    # A file of which nothing could be imported is a failure a script must notice (exit code 3), though
+    # its rows are safely held in quarantine.
+    nothing_landed = result.quarantined > 0 and not result.imported and not result.duplicates
     if as_json:
         print_json(result.as_dict())
+        if nothing_landed:
+            sys.exit(NOTHING_IMPORTED)
         return
     click.echo(
         f"{file.name}: {result.imported} imported, {result.duplicates} already stored, "
