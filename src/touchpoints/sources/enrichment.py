@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 _TRAIT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def normalise_key(sql: str) -> str:
     """Keys match case- and space-insensitively: ' sw1a 1aa ' finds 'SW1A1AA'."""
     return f"upper(regexp_replace({sql}, '\\s+', '', 'g'))"
@@ -32,7 +28,7 @@ def normalise_key(sql: str) -> str:
 def import_enrichment(
     db: Backend, opts: ImportOptions, columns: list[str], result: ImportResult, say: Callable[[str], None]
 ) -> ImportResult:
-    from touchpoints.sources.importer import ImportError_, _lit, _origin, payload_sql, release_fixed_rows
+    from touchpoints.sources.importer import ImportError_, _lit, _origin, _q, payload_sql, release_fixed_rows
 
     if not opts.key:
         raise ImportError_(
