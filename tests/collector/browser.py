@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from tests.conftest import Home, stored_events
@@ -38,3 +40,45 @@ def wait_for(
 
 def of(events: list[Event], anonymous_id: str) -> list[Event]:
     return [e for e in events if e.get("anonymousId") == anonymous_id]
+
+
+class Site:
+    """A tiny HTTP server on 127.0.0.1, another origin than the collector, serving ``pages`` (path ->
+    HTML); a subclass answers more paths by overriding ``answer``."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                answer = site.answer(self.path.split("?")[0])
+                body, kind = answer if answer else (b"not found", "text/plain")
+                self.send_response(200 if answer else 404)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def answer(self, path: str) -> tuple[bytes, str] | None:
+        """The body and content type for ``path``, or None for a 404."""
+        if path in self.pages:
+            return self.pages[path].encode(), "text/html; charset=utf-8"
+        return None
+
+    def __enter__(self) -> Site:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)

@@ -22,16 +22,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.collector.browser import CHROMIUM_ARGS, Event, of, wait_for
+from tests.collector.browser import CHROMIUM_ARGS, Event, Site, of, wait_for
 from tests.collector.fetch_analytics_js import DIST, VERSION, is_fetched
 from tests.conftest import Home, ServerProcess, make_home, stored_events
 
@@ -140,37 +138,19 @@ PAGE = """<!doctype html>
 
 
 # ---- the second origin: test pages, and the CDN analytics.js would load from ---------------------------
-class Site:
-    """127.0.0.1, another origin than the collector: ``pages`` (path -> HTML), and under ``/cdn`` what
-    Segment's CDN serves: the library (the snippet's URL), its chunks, and the settings of a write key."""
+class CdnSite(Site):
+    """The test pages, and under ``/cdn`` what Segment's CDN serves: the library (the snippet's URL), its
+    chunks, and the settings of a write key."""
 
     def __init__(self) -> None:
-        self.pages: dict[str, str] = {}
+        super().__init__()
         self.settings: dict[str, dict[str, Any]] = {}  # write key -> its source settings
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                answer = site.answer(self.path.split("?")[0])
-                body, kind = answer if answer else (b"not found", "text/plain")
-                self.send_response(200 if answer else 404)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.cdn = self.url + "/cdn"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def answer(self, path: str) -> tuple[bytes, str] | None:
-        if path in self.pages:
-            return self.pages[path].encode(), "text/html; charset=utf-8"
+        page = super().answer(path)
+        if page is not None:
+            return page
         parts = path.split("/")
         script = "application/javascript; charset=utf-8"
         match parts:
@@ -181,15 +161,6 @@ class Site:
             case ["", "cdn", "v1", "projects", key, "settings"] if key in self.settings:
                 return json.dumps(self.settings[key]).encode(), "application/json"
         return None
-
-    def __enter__(self) -> Site:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 def source_settings(write_key: str) -> dict[str, Any]:
@@ -239,7 +210,7 @@ class Stack:
 
     home: Home
     collector: ServerProcess
-    site: Site
+    site: CdnSite
     browser: Browser
 
     @property
@@ -278,7 +249,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pytest.fail(f"TOUCHPOINTS_REQUIRE_BROWSER=1 but {MISSING}")
     assert sync_playwright is not None
     # A port that refuses connections (bound, never listening): the proxy for every host but 127.0.0.1.
-    with socket.socket() as refuser, Site() as site:
+    with socket.socket() as refuser, CdnSite() as site:
         refuser.bind(("127.0.0.1", 0))
         offline: ProxySettings = {
             "server": f"http://127.0.0.1:{refuser.getsockname()[1]}",

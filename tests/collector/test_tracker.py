@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import unquote
@@ -24,7 +22,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from tests.collector.browser import CHROMIUM_ARGS, Event, of, wait_for
+from tests.collector.browser import CHROMIUM_ARGS, Event, Site, of, wait_for
 from tests.conftest import Home, ServerProcess, make_home
 from touchpoints.store.duckdb import open_store
 
@@ -58,41 +56,6 @@ READY = "window.touchpoints && window.touchpoints.__touchpoints === true"
 
 
 # ---- the second origin: test pages -------------------------------------------------------------------
-class Site:
-    """A tiny HTTP server on 127.0.0.1 serving ``pages`` (path -> HTML), another origin than the collector."""
-
-    def __init__(self) -> None:
-        pages: dict[str, str] = {}
-        self.pages = pages
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                html = pages.get(self.path.split("?")[0])
-                body = (html or "not found").encode()
-                self.send_response(200 if html else 404)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Site:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
 def snippet(collector: str, write_key: str, **attrs: str) -> str:
     """The two-line snippet; ``attrs`` become data- attributes (dnt="respect" -> data-dnt="respect")."""
     extra = "".join(f' data-{name.replace("_", "-")}="{value}"' for name, value in attrs.items())

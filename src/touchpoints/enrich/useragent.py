@@ -8,7 +8,6 @@ from functools import lru_cache
 
 from touchpoints.store.backend import Backend
 
-DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
 _TABLET = re.compile(r"iPad|Tablet|Nexus (7|9|10)|SM-[TXP]\d|Kindle|Silk/|PlayBook", re.I)
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Android.*Mobile|Windows Phone|Opera Mini", re.I)
 _BOT = re.compile(r"bot\b|crawl|spider|slurp|HeadlessChrome|Lighthouse|PhantomJS|facebookexternalhit", re.I)

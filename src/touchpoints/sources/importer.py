@@ -523,7 +523,6 @@ def _events_select(kind: Kind, opts: ImportOptions, good: str = "_imp_good") -> 
     if kind.name == "events":
         etype = "coalesce(v_type, 'track')"
         event = "CASE WHEN coalesce(v_type, 'track') = 'track' THEN v_event END"
-        properties = "_props"
         name = "v_name"
         traits_col = "CASE WHEN v_type = 'identify' THEN _props ELSE '{}' END"
         properties = "CASE WHEN v_type = 'identify' THEN '{}' ELSE _props END"
@@ -863,16 +862,3 @@ def watching(poll: Callable[[], float], show: Callable[[float], None], every: fl
     finally:
         stop.set()
         thread.join()
-
-
-def describe_kinds() -> list[dict[str, Any]]:
-    """Every kind, its fields and which are required (for `touchpoints import --help` and the docs)."""
-    return [
-        {
-            "kind": kind.name,
-            "summary": kind.summary,
-            "required": list(kind.required),
-            "optional": [f.name for f in kind.fields if not f.required],
-        }
-        for kind in KINDS.values()
-    ]
