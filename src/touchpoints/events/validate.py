@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -301,6 +302,7 @@ def normalize_event(
     )
 
 
+@lru_cache(maxsize=65536)  # one client sends many events; parsing an address costs microseconds
 def truncate_ip(address: str) -> str:
     """The network part of an address: IPv4 to /24, IPv6 to /48; what is not an address is dropped."""
     try:
