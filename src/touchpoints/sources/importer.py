@@ -796,8 +796,9 @@ def _release_quarantine(db: Backend, opts: ImportOptions, identity: str | None) 
     the row's id, or by the same row of the same file now being good."""
     rows = db.execute(
         "UPDATE quarantine SET status = 'replayed', replayed_at = now() WHERE status = 'held' AND source = ? "
-        "AND message_id IN (SELECT message_id FROM events WHERE source = ?) RETURNING 1",
-        [opts.source, opts.source],
+        # the good rows of this file, now stored (new or already): no scan of the stored events
+        "AND message_id IN (SELECT _mid FROM _imp_good) RETURNING 1",
+        [opts.source],
     )
     return len(rows) + release_fixed_rows(db, opts, identity)
 
