@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from touchpoints.identity.rules import DEFAULT_BLOCKED, KINDS, IdentityRules
+
 DEFAULT_HOME = ".touchpoints"
 CONFIG_FILE = "config.toml"
 
@@ -38,6 +40,31 @@ truncate_ip = true
 interval_seconds = 0.2
 # The spool starts a new segment file after this many bytes; loaded segments are deleted.
 segment_bytes = 67108864
+
+[profiles]
+# Which value of a trait a profile shows when sources disagree: "latest" (the most recent wins), or
+# "source_priority" (the first of source_priority that has one wins, the most recent among equals).
+trait_precedence = "latest"
+# Sources (an import's --source, a write key's name) or channels, most trusted first, e.g. ["crm", "pos"].
+source_priority = []
+
+[identity]
+# At most this many identifiers of a kind in one customer: a link that would exceed it is refused and
+# logged. One user_id per customer keeps a shared device or a kiosk from fusing two account holders.
+limits = { user_id = 1 }
+# An event's identifiers are linked to the first of them in this order; the rest follow it.
+priority = ["user_id", "email", "phone", "loyalty_id", "record", "device_id", "anonymous_id"]
+# Values never used as identifiers, besides the built-in placeholders ("null", "test@test.com", ...):
+# add shared ids here, e.g. a store's kiosk device or a family account's e-mail.
+blocked_values = []
+# Traits that are identifiers of their own kind, e.g. ["crm_id", "shopify_id"].
+custom_identifiers = []
+# Phone numbers without a country code are read as numbers of this region, e.g. "GB" or "US".
+# phone_region = "US"
+# Probabilistic matching (touchpoints identity resolve): merge pairs at or above match_threshold,
+# queue pairs at or above review_threshold for `touchpoints identity review`.
+match_threshold = 0.99
+review_threshold = 0.8
 """
 
 
@@ -59,6 +86,9 @@ class Settings:
     truncate_ip: bool = True
     loader_interval_seconds: float = 0.2
     spool_segment_bytes: int = 64 * 1024 * 1024
+    trait_precedence: str = "latest"
+    source_priority: tuple[str, ...] = ()
+    identity: IdentityRules = field(default_factory=IdentityRules)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -104,7 +134,10 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "truncate_ip": "truncate_ip",
     },
     "loader": {"interval_seconds": "loader_interval_seconds", "segment_bytes": "spool_segment_bytes"},
+    "profiles": {"trait_precedence": "trait_precedence", "source_priority": "source_priority"},
 }
+
+TRAIT_PRECEDENCES = ("latest", "source_priority")
 
 
 def load_settings(home: Path) -> Settings:
@@ -122,15 +155,40 @@ def load_settings(home: Path) -> Settings:
     changes: dict[str, Any] = {}
     types = {f.name: f.type for f in fields(Settings)}
     for section, values in data.items():
+        if section == "identity" and isinstance(values, dict):
+            changes["identity"] = _identity_rules(path, values)
+            continue
         known = _SECTIONS.get(section)
         if known is None or not isinstance(values, dict):
-            raise ConfigError(f"{path}: unknown section [{section}]; known: {', '.join(_SECTIONS)}")
+            raise ConfigError(
+                f"{path}: unknown section [{section}]; known: {', '.join([*_SECTIONS, 'identity'])}"
+            )
         for key, value in values.items():
             attr = known.get(key)
             if attr is None:
                 raise ConfigError(f"{path}: unknown setting {section}.{key}; known: {', '.join(known)}")
             changes[attr] = _coerce(path, f"{section}.{key}", str(types[attr]), value)
-    return replace(settings, **changes)
+    settings = replace(settings, **changes)
+    _check_profiles(path, settings)
+    return settings
+
+
+def _check_profiles(path: Path, settings: Settings) -> None:
+    if settings.trait_precedence not in TRAIT_PRECEDENCES:
+        raise ConfigError(
+            f"{path}: profiles.trait_precedence must be one of {', '.join(TRAIT_PRECEDENCES)}, "
+            f"got {settings.trait_precedence!r}"
+        )
+    if settings.trait_precedence == "source_priority" and not settings.source_priority:
+        raise ConfigError(
+            f'{path}: profiles.trait_precedence = "source_priority" needs profiles.source_priority, '
+            'e.g. ["crm", "pos"]'
+        )
+    if settings.trait_precedence == "latest" and settings.source_priority:
+        raise ConfigError(
+            f'{path}: profiles.source_priority is set but trait_precedence is "latest", so it would be '
+            'ignored; set trait_precedence = "source_priority" to use it'
+        )
 
 
 def _coerce(path: Path, name: str, type_name: str, value: Any) -> Any:
@@ -151,3 +209,66 @@ def _coerce(path: Path, name: str, type_name: str, value: Any) -> Any:
             raise ConfigError(f"{path}: {name} must be a non-negative number, got {value!r}")
         return float(value)
     return value
+
+
+def _strings(path: Path, name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: identity.{name} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _identity_rules(path: Path, values: dict[str, Any]) -> IdentityRules:
+    """The ``[identity]`` section, checked: a wrong rule would merge the wrong people."""
+    known = ("limits", "priority", "blocked_values", "custom_identifiers", "phone_region", "match_threshold",
+             "review_threshold")  # fmt: skip
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting identity.{key}; known: {', '.join(known)}")
+    custom = tuple(_strings(path, "custom_identifiers", values.get("custom_identifiers", [])))
+    for name in custom:
+        if not name.isidentifier() or name in KINDS:
+            raise ConfigError(
+                f"{path}: identity.custom_identifiers: {name!r} must be a trait name (letters, digits, _) "
+                f"and not a built-in kind ({', '.join(KINDS)})"
+            )
+    kinds = (*KINDS, *custom)
+    limits = values.get("limits", {"user_id": 1})
+    if not isinstance(limits, dict) or not all(
+        k in kinds and isinstance(v, int) and not isinstance(v, bool) and v >= 1 for k, v in limits.items()
+    ):
+        raise ConfigError(
+            f"{path}: identity.limits must map identifier kinds ({', '.join(kinds)}) to whole numbers >= 1, "
+            f"got {limits!r}"
+        )
+    priority = tuple(_strings(path, "priority", values.get("priority", list(KINDS))))
+    unknown = [k for k in priority if k not in kinds]
+    if unknown:
+        raise ConfigError(f"{path}: identity.priority has unknown kinds {unknown}; known: {', '.join(kinds)}")
+    priority = (*priority, *(k for k in kinds if k not in priority))
+    blocked = frozenset(
+        {
+            *DEFAULT_BLOCKED,
+            *(v.strip().lower() for v in _strings(path, "blocked_values", values.get("blocked_values", []))),
+        }
+    )
+    region = values.get("phone_region")
+    if region is not None and not (isinstance(region, str) and len(region) == 2 and region.isalpha()):
+        raise ConfigError(
+            f'{path}: identity.phone_region must be a two-letter region code like "GB", got {region!r}'
+        )
+    thresholds = {}
+    for key, default in (("match_threshold", 0.99), ("review_threshold", 0.8)):
+        value = values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+            raise ConfigError(f"{path}: identity.{key} must be a probability in (0, 1], got {value!r}")
+        thresholds[key] = float(value)
+    if thresholds["review_threshold"] > thresholds["match_threshold"]:
+        raise ConfigError(f"{path}: identity.review_threshold must not be above identity.match_threshold")
+    return IdentityRules(
+        limits=dict(limits),
+        priority=priority,
+        blocked_values=blocked,
+        custom=custom,
+        phone_region=region.upper() if region else None,
+        **thresholds,
+    )

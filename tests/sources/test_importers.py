@@ -137,8 +137,10 @@ def test_contacts(home: Home, tmp_path: Path) -> None:
         "event": None,
         "name": None,
         "channel": "other",
-        "userId": "R1",
-        "anonymousId": None,
+        # A record id names the record, not a person's account: the contact is the record node R1 of the
+        # identity graph, and its events carry an id made of its best identifier.
+        "userId": None,
+        "anonymousId": "email:ann.lee@example.com",
         "timestamp": "2024-05-01T10:00:00.000000Z",
         "flags": [],
         "properties": {},

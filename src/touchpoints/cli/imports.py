@@ -97,6 +97,7 @@ def import_file(
         trait=trait,
         delimiter=delimiter,
         encoding=encoding,
+        rules=settings.identity,
     )
     bar = sys.stderr.isatty()
     with loaded_store(settings) as db:

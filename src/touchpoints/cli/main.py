@@ -9,10 +9,12 @@ import click
 from touchpoints import __version__
 from touchpoints.cli.demo import demo
 from touchpoints.cli.events import events
+from touchpoints.cli.identity import identity
 from touchpoints.cli.imports import import_file
 from touchpoints.cli.init import init
 from touchpoints.cli.keys import keys
 from touchpoints.cli.links import links
+from touchpoints.cli.profiles import profiles
 from touchpoints.cli.quarantine import quarantine
 from touchpoints.cli.serve import serve
 
@@ -24,5 +26,5 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, serve, keys, links, events, import_file, quarantine, demo):
+for command in (init, serve, keys, links, events, import_file, quarantine, identity, profiles, demo):
     cli.add_command(command)

@@ -69,7 +69,12 @@ def replay(ids: tuple[str, ...], replay_all: bool, payload_file: IO[bytes] | Non
     with loaded_store(settings) as db:
         try:
             outcome = store_quarantine.replay(
-                db, list(ids) or None, payload=payload, source_channels=channels, limits=limits
+                db,
+                list(ids) or None,
+                payload=payload,
+                source_channels=channels,
+                limits=limits,
+                rules=settings.identity,
             )
         except (LookupError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc

@@ -26,6 +26,7 @@ from touchpoints.config import Settings
 from touchpoints.links.registry import LinkRegistry
 from touchpoints.links.routes import add_link_routes
 from touchpoints.privacy.keys import KeyRing
+from touchpoints.profiles.routes import add_profile_routes
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
 
     add_link_routes(app, collector, LinkRegistry(settings.links_path))
+    add_profile_routes(app, settings, keys)
 
     for path, call in ingest_paths().items():
         if call is None:

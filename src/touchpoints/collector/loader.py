@@ -21,6 +21,7 @@ import msgspec
 from touchpoints.collector.spool import list_segments
 from touchpoints.config import Settings
 from touchpoints.events.model import QuarantinedItem, SpoolRecord, StoredEvent
+from touchpoints.identity.rules import IdentityRules
 from touchpoints.store.backend import Backend, StoreBusy
 from touchpoints.store.duckdb import open_store
 from touchpoints.store.events import (
@@ -76,18 +77,28 @@ class Loader:
     """Loads one home's spool into its store."""
 
     def __init__(
-        self, spool_dir: Path, store_path: Path, dedup_window: timedelta = timedelta(days=7)
+        self,
+        spool_dir: Path,
+        store_path: Path,
+        dedup_window: timedelta = timedelta(days=7),
+        rules: IdentityRules | None = None,
     ) -> None:
         self.spool_dir = spool_dir
         self.store_path = store_path
         self.dedup_window = dedup_window
+        self.rules = rules
         self._known: Position | None = None
         self._last_prune = 0.0
         self._lock = threading.Lock()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Loader:
-        return cls(settings.spool_dir, settings.store_path, timedelta(days=settings.dedup_window_days))
+        return cls(
+            settings.spool_dir,
+            settings.store_path,
+            timedelta(days=settings.dedup_window_days),
+            settings.identity,
+        )
 
     def has_pending(self) -> bool:
         """Cheap check (file sizes only) for spooled bytes beyond the last position this loader saw."""
@@ -173,7 +184,7 @@ class Loader:
             staging.write_bytes(complete)
             try:
                 with db.transaction():
-                    result = append_spool_file(db, str(staging))
+                    result = append_spool_file(db, str(staging), self.rules)
                     db.execute("UPDATE loader_state SET segment_seq = ?, byte_offset = ?", list(position))
                 return result
             except UnreadableSpool as exc:
@@ -182,7 +193,7 @@ class Loader:
             finally:
                 staging.unlink(missing_ok=True)
         with db.transaction():
-            result = append_records(db, records)
+            result = append_records(db, records, self.rules)
             db.execute("UPDATE loader_state SET segment_seq = ?, byte_offset = ?", list(position))
         return result
 

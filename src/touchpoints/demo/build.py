@@ -22,7 +22,9 @@ from urllib.parse import urlencode
 from touchpoints.config import Settings
 from touchpoints.demo.catalog import BY_SKU, EMAIL_CAMPAIGNS, QR_PLACEMENTS, SHOP, STORES
 from touchpoints.demo.client import PARTIAL_TRUTH
+from touchpoints.demo.evaluate import matching_quality
 from touchpoints.demo.files import IMPORTS
+from touchpoints.identity.resolve import resolve
 from touchpoints.sources.importer import ImportOptions, run_import
 from touchpoints.store.backend import Backend
 from touchpoints.store.duckdb import open_store
@@ -124,6 +126,7 @@ def import_files(settings: Settings, folder: Path, rows: dict[str, int]) -> dict
                 channel=spec.channel,
                 timezone=spec.timezone,
                 key=spec.key,
+                rules=settings.identity,
             )
             imports[spec.file] = run_import(db, opts).as_dict()
     return imports
@@ -218,6 +221,16 @@ def build(
     partial = folder / PARTIAL_TRUTH
     truth = json.loads(partial.read_text(encoding="utf-8"))
     with open_store(settings.store_path) as db:
+        # Probabilistic matching of the contact records, as `touchpoints identity resolve` runs it, and
+        # how well the graph found the world's people.
+        with db.transaction():
+            resolved = resolve(db, settings.identity)
+        identity = {
+            "resolve": {k: v for k, v in resolved.items() if k != "refusals"},
+            "matching": matching_quality(db, truth),
+            "customers": db.execute("SELECT count(DISTINCT customer_id) FROM identities")[0][0],
+        }
+        lap("resolve")
         resolve_jane(db, truth)
         stored = dict(db.execute("SELECT channel, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
         by_type = dict(db.execute("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
@@ -245,6 +258,7 @@ def build(
         "events_in_store": total,
         "quarantine_held": held,
         "identified_customers": people,
+        "identity": identity,
         "by_channel": stored,
         "by_type": by_type,
         "ground_truth": str(path),

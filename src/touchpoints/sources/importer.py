@@ -22,6 +22,7 @@ from typing import Any
 
 from touchpoints import __version__
 from touchpoints.events.channel import CHANNELS
+from touchpoints.identity.rules import IdentityRules
 from touchpoints.sources.kinds import IDENTIFIERS, KINDS, Field, Kind
 from touchpoints.store.backend import Backend
 from touchpoints.store.events import EVENT_COLUMNS, claim_message_ids, insert_events
@@ -84,6 +85,7 @@ class ImportOptions:
     trait: str | None = None  # enrichment: the trait it joins to (default: the key column's name)
     delimiter: str | None = None
     encoding: str | None = None  # CSV: utf-8 (default), latin-1, utf-16
+    rules: IdentityRules | None = None  # identity rules of the home (defaults when None)
 
 
 def _q(name: str) -> str:
@@ -499,11 +501,13 @@ def _identity_sql(kind: Kind) -> tuple[str, str, str]:
     return user, anonymous, traits
 
 
-def _context_sql(opts: ImportOptions, traits: str, row: str = "_row") -> str:
+def _context_sql(opts: ImportOptions, traits: str, row: str = "_row", record: str | None = None) -> str:
+    """The import's context; ``record``: SQL naming the row as a record of its source (contacts), the
+    node identity resolution matches and links."""
     return (
         "json_object('library', json_object('name', 'touchpoints-import', 'version', "
         f"{_lit(__version__)}), 'traits', {traits}, 'import', json_object('kind', {_lit(opts.kind)}, "
-        f"'file', {_lit(opts.path.name)}, 'row', {row}))"
+        f"'file', {_lit(opts.path.name)}, 'row', {row}" + (f", 'record', {record}" if record else "") + "))"
     )
 
 
@@ -538,7 +542,9 @@ def _events_select(kind: Kind, opts: ImportOptions, good: str = "_imp_good") -> 
             "'state', v_state, 'country', v_country) END))"
         )
         mid = "_mid"
-        user = "coalesce(v_user_id, v_customer_id, v_record_id)"
+        # A record id names the record, not the person: two records of one person are matched and linked
+        # by identity resolution, which a record id as userId would forbid (one userId per customer).
+        user = "coalesce(v_user_id, v_customer_id)"
     else:
         etype, name = "'track'", "NULL"
         event = kind.event
@@ -575,7 +581,9 @@ def _events_select(kind: Kind, opts: ImportOptions, good: str = "_imp_good") -> 
         "original_timestamp": "r_timestamp",
         "sent_at": "NULL",
         "flags": flags_sql,
-        "context": _context_sql(opts, traits),
+        "context": _context_sql(
+            opts, traits, record="coalesce(v_record_id, _key)" if kind.name == "contacts" else None
+        ),
         "properties": properties,
         "traits": traits_col,
         "integrations": "'{}'",
@@ -735,7 +743,7 @@ def run_import(
                     repeats = db.execute(f"SELECT count(*) > count(DISTINCT _mid) FROM {good}")[0][0]
                     if repeats:  # the same row twice in one file: the first is stored
                         select += " QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _seq) = 1"
-                insert_events(db, select)
+                insert_events(db, select, "_imp_ids", opts.rules)
             # Quarantine items take their sequence numbers in row order.
             db.execute("RESET preserve_insertion_order")
             result.imported = fresh

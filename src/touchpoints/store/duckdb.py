@@ -9,6 +9,7 @@ Extensions are never installed: only the bundled ones (json, parquet, icu) are u
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,21 @@ _CONFIG: dict[str, str | int] = {
 }
 
 
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer_lock(path: Path | None) -> threading.RLock:
+    """One lock per store file in this process. Connections of one process to one file share the
+    database, whose transactions are optimistic: two writers touching the same rows (the identity graph's
+    customers) would make one of them fail at commit. So writers of one process take turns, as writers of
+    two processes do through the file lock."""
+    if path is None:
+        return threading.RLock()
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(str(path.resolve()), threading.RLock())
+
+
 class DuckDBBackend:
     """A DuckDB connection behind the ``Backend`` seam."""
 
@@ -35,6 +51,7 @@ class DuckDBBackend:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None = None) -> None:
         self.con = con
         self.path = path
+        self._writer = _writer_lock(path)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.con.execute(sql, list(params)).fetchall()
@@ -53,13 +70,14 @@ class DuckDBBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        with self._writer:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            self.con.execute("COMMIT")
 
     def query_progress(self) -> float:
         """How far the running statement is, 0-100 (-1 when none runs); safe to call from another thread."""

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from touchpoints.enrich.useragent import record_new_agents
 from touchpoints.events.model import QuarantinedItem, StoredEvent
 from touchpoints.store.backend import Backend
+
+if TYPE_CHECKING:
+    from touchpoints.identity.rules import IdentityRules
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -77,13 +81,20 @@ def quarantine_to_arrow(items: Sequence[QuarantinedItem]) -> pa.Table:
 _SELECT_EVENTS = ", ".join(f"i.{c}::JSON" if c in _JSON_COLUMNS else f"i.{c}" for c in EVENT_COLUMNS)
 
 
+def _stitch(db: Backend, relation: str, rules: IdentityRules | None) -> None:
+    """Every stored event joins the identity graph in the transaction that stores it."""
+    from touchpoints.identity.evidence import stitch_events  # identity reads the store; not the reverse
+
+    stitch_events(db, relation, rules)
+
+
 def _insert_new_events(
-    db: Backend, incoming: str, received: int, repeats: bool | None = None
+    db: Backend, incoming: str, received: int, repeats: bool | None = None, rules: IdentityRules | None = None
 ) -> AppendResult:
     """Inserts the rows of ``incoming`` (a table, or a parenthesised query, with the event columns and
-    ``_seq``) whose messageId is new. The primary key of ``message_ids`` decides, by index lookups, so the
-    cost does not grow with the size of the dedup window. ``repeats``: whether a messageId occurs twice in
-    ``incoming`` (computed when not given)."""
+    ``_seq``) whose messageId is new, and stitches them into the identity graph. The primary key of
+    ``message_ids`` decides, by index lookups, so the cost does not grow with the size of the dedup window.
+    ``repeats``: whether a messageId occurs twice in ``incoming`` (computed when not given)."""
     fresh = db.arrow(
         f"INSERT INTO message_ids SELECT message_id, min(received_at) FROM {incoming} "
         "GROUP BY message_id ON CONFLICT DO NOTHING RETURNING message_id"
@@ -102,6 +113,11 @@ def _insert_new_events(
             db.execute(
                 f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {_SELECT_EVENTS} FROM {incoming} i "
                 f"SEMI JOIN _tp_fresh f ON i.message_id = f.message_id{first_only}"
+            )
+            _stitch(
+                db,
+                f"(SELECT i.* FROM {incoming} i SEMI JOIN _tp_fresh f ON i.message_id = f.message_id)",
+                rules,
             )
         finally:
             db.unregister("_tp_fresh")
@@ -125,20 +141,29 @@ def claim_message_ids(db: Backend, ids_table: str) -> int:
     return int(fresh.num_rows)
 
 
-def insert_events(db: Backend, select: str) -> None:
-    """Inserts the rows of ``select`` (the event columns, by name) whose ids were claimed."""
+def insert_events(db: Backend, select: str, ids_table: str, rules: IdentityRules | None = None) -> None:
+    """Inserts the rows of ``select`` (the event columns, by name) whose ids were claimed in ``ids_table``,
+    and stitches them into the identity graph in time order."""
     db.execute(
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {', '.join(EVENT_COLUMNS)} FROM ({select})"
     )
+    _stitch(
+        db,
+        "(SELECT e.*, row_number() OVER (ORDER BY e.timestamp, e.message_id) AS _seq FROM events e "
+        f"SEMI JOIN {ids_table} n ON e.message_id = n.message_id)",
+        rules,
+    )
 
 
-def append_events(db: Backend, events: Sequence[StoredEvent]) -> AppendResult:
+def append_events(
+    db: Backend, events: Sequence[StoredEvent], rules: IdentityRules | None = None
+) -> AppendResult:
     """Stores the events whose messageId is new; call inside a transaction."""
     if not events:
         return AppendResult()
     db.register("_tp_incoming", events_to_arrow(events))
     try:
-        result = _insert_new_events(db, "_tp_incoming", len(events))
+        result = _insert_new_events(db, "_tp_incoming", len(events), rules=rules)
         record_new_agents(db, "SELECT context::JSON->>'$.userAgent' FROM _tp_incoming")
         return result
     finally:
@@ -166,7 +191,7 @@ SPOOL_COLUMNS: dict[str, str] = {
 }
 
 
-def append_spool_file(db: Backend, path: str) -> AppendResult:
+def append_spool_file(db: Backend, path: str, rules: IdentityRules | None = None) -> AppendResult:
     """Stores the records of a newline-delimited spool file, read by the engine itself (no Python per
     record); call inside a transaction. Raises ``UnreadableSpool`` if any line is not a valid record.
     Every statement has a fixed cost, so there are as few as the work allows."""
@@ -189,7 +214,7 @@ def append_spool_file(db: Backend, path: str) -> AppendResult:
             raise UnreadableSpool(f"{path}: {strange} records of no known kind")
         # rowid follows the file's order in a freshly created table: the first occurrence wins.
         incoming = "(SELECT *, rowid AS _seq FROM _tp_staged WHERE _k = 'e')"
-        result = _insert_new_events(db, incoming, events, repeats) if events else AppendResult()
+        result = _insert_new_events(db, incoming, events, repeats, rules) if events else AppendResult()
         if events:
             record_new_agents(db, "SELECT context->>'$.userAgent' FROM _tp_staged WHERE _k = 'e'")
         if quarantined:
@@ -219,11 +244,13 @@ def append_quarantine(db: Backend, items: Sequence[QuarantinedItem]) -> int:
     return len(items)
 
 
-def append_records(db: Backend, records: Sequence[StoredEvent | QuarantinedItem]) -> AppendResult:
+def append_records(
+    db: Backend, records: Sequence[StoredEvent | QuarantinedItem], rules: IdentityRules | None = None
+) -> AppendResult:
     """Stores events (deduplicated) and quarantined items; call inside a transaction."""
     events = [r for r in records if isinstance(r, StoredEvent)]
     items = [r for r in records if isinstance(r, QuarantinedItem)]
-    result = append_events(db, events)
+    result = append_events(db, events, rules)
     result.quarantined = append_quarantine(db, items)
     return result
 

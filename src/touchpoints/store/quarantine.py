@@ -11,11 +11,14 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from touchpoints.events.validate import Envelope, EventLimits, InvalidEvent, normalize_event
 from touchpoints.store.backend import Backend
 from touchpoints.store.events import append_events
+
+if TYPE_CHECKING:
+    from touchpoints.identity.rules import IdentityRules
 
 _COLUMNS = ("quarantine_id", "source", "origin", "received_at", "reason", "payload", "envelope", "status",
             "replayed_at", "message_id")  # fmt: skip
@@ -54,6 +57,7 @@ def replay(
     payload: str | None = None,
     source_channels: Mapping[str, str | None] | None = None,
     limits: EventLimits = EventLimits(),  # noqa: B008 - frozen, shared default
+    rules: IdentityRules | None = None,
 ) -> ReplayOutcome:
     """Replays held items (``ids``, or all held when None); ``payload`` replaces the item's payload."""
     held = {item["quarantine_id"]: item for item in list_items(db)}
@@ -103,7 +107,7 @@ def replay(
                 outcome.items.append({"quarantine_id": item["quarantine_id"], "status": "held",
                                       "reason": exc.reason})  # fmt: skip
                 continue
-            stored = append_events(db, [event])
+            stored = append_events(db, [event], rules)
             status = "replayed" if stored.stored else "duplicate"
             outcome.replayed += stored.stored
             outcome.duplicates += stored.duplicates

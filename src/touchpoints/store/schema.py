@@ -5,7 +5,7 @@ from __future__ import annotations
 from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 3
+VERSION = 4
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -98,6 +98,83 @@ _STEPS: dict[int, list[str]] = {
     ],
     # events_enriched: referrer class from columns parsed once; app device types from context.device.
     3: [events_enriched_sql()],
+    # The identity graph (identity/): identifiers and records with their customer, the ledger of every
+    # link between two of them, unmerge decisions, the review queue and the matching model.
+    4: [
+        "CREATE SEQUENCE IF NOT EXISTS customer_seq START 1",
+        "CREATE SEQUENCE IF NOT EXISTS identity_link_seq START 1",
+        """
+        CREATE TABLE IF NOT EXISTS identities (
+            node VARCHAR PRIMARY KEY,  -- kind:value, or record:source/value
+            kind VARCHAR NOT NULL,     -- user_id, anonymous_id, email, phone, loyalty_id, device_id, record, ...
+            value VARCHAR NOT NULL,    -- normalised (e-mail lower-cased, phone E.164)
+            source VARCHAR NOT NULL,   -- where it was first seen; for a record, its import source
+            customer_id VARCHAR NOT NULL,
+            first_seen TIMESTAMPTZ NOT NULL,
+            first_message_id VARCHAR
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS identity_links (
+            seq BIGINT PRIMARY KEY,
+            a VARCHAR NOT NULL,          -- nodes, a < b
+            b VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,     -- merged | linked (already one customer) | refused | unmerged
+            cause VARCHAR NOT NULL,      -- event | import | match | review | manual
+            cause_ref VARCHAR,           -- the message id, or the matched pair
+            source VARCHAR,
+            evidence_at TIMESTAMPTZ NOT NULL,  -- when the evidence happened
+            recorded_at TIMESTAMPTZ NOT NULL,
+            reason VARCHAR,              -- why refused or unmerged
+            score DOUBLE,                -- match probability, for match and review links
+            from_node VARCHAR,           -- merged: the endpoint whose customer was absorbed
+            customer_from VARCHAR,       -- merged: the absorbed customer (NULL when it was new)
+            customer_into VARCHAR        -- merged: the customer that remained
+        )
+        """,
+        "CREATE UNIQUE INDEX IF NOT EXISTS identity_links_pair ON identity_links (a, b)",
+        """
+        CREATE TABLE IF NOT EXISTS identity_separations (
+            seq BIGINT NOT NULL,         -- the unmerge's number
+            a VARCHAR NOT NULL,          -- these two nodes are never again one customer
+            b VARCHAR NOT NULL,
+            link_seq BIGINT,             -- the merge undone, if one was named
+            reason VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            customers JSON NOT NULL      -- the customers before and after
+        )
+        """,
+        "CREATE SEQUENCE IF NOT EXISTS identity_review_seq START 1",
+        """
+        CREATE TABLE IF NOT EXISTS identity_reviews (
+            id BIGINT NOT NULL DEFAULT nextval('identity_review_seq'),
+            a VARCHAR NOT NULL,
+            b VARCHAR NOT NULL,
+            score DOUBLE NOT NULL,
+            weight DOUBLE,
+            status VARCHAR NOT NULL,     -- pending | accepted | rejected
+            created_at TIMESTAMPTZ NOT NULL,
+            decided_at TIMESTAMPTZ,
+            note VARCHAR,
+            PRIMARY KEY (a, b)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS identity_model (
+            trained_at TIMESTAMPTZ NOT NULL,
+            records BIGINT NOT NULL,
+            model JSON NOT NULL
+        )
+        """,
+        # Which customer each event belongs to: its userId's, else its anonymousId's.
+        """
+        CREATE OR REPLACE VIEW event_customers AS
+        SELECT e.message_id, coalesce(u.customer_id, a.customer_id) AS customer_id
+        FROM events e
+        LEFT JOIN identities u ON u.node = 'user_id:' || e.user_id
+        LEFT JOIN identities a ON a.node = 'anonymous_id:' || e.anonymous_id
+        """,
+    ],
 }
 
 

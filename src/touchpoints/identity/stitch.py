@@ -1,0 +1,452 @@
+"""Stitching: turning evidence (an event's identifiers, a matched pair) into links and merges.
+
+The graph lives in the store, not in memory, so every process that writes events (the server's loader,
+an import, ``identity resolve``) stitches the same graph inside its own transaction and sees the others'
+changes. A call works on a batch: it looks up the batch's identifiers, the customers they belong to and
+the rules that bind those customers in a few queries, decides every link in Python in the batch's order
+(a union-find over the customers involved), then writes new identifiers, relabelled customers and the
+ledger in three statements.
+
+Each piece of evidence links its anchor (the first of its identifiers in the rules' priority order) to
+each of its other identifiers. A link is **merged** when it joins two customers (the one with more
+identifiers keeps its id; on a tie, the older), **linked** when both are one customer already, and
+**refused** when the union would break a rule (a kind's limit, or an unmerge's separation); every link is
+written to ``identity_links`` once, with its cause. A refused link is judged again when its evidence
+recurs, since an unmerge may have lifted the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from touchpoints.identity.rules import IdentityRules, node_key
+from touchpoints.store.backend import Backend
+
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Identifiers seen together, with where and when. ``identifiers``: (kind, value, source) with values
+    normalised; ``source`` of an identifier matters for records only."""
+
+    identifiers: tuple[tuple[str, str, str], ...]
+    cause: str  # event | import | match | review | manual
+    cause_ref: str | None
+    source: str
+    at: datetime
+    score: float | None = None
+    # For an alias: a previousId whose kind is decided at stitching time (user_id if one is known).
+    previous_id: str | None = None
+
+
+@dataclass
+class StitchResult:
+    identifiers_added: int = 0
+    merged: int = 0
+    linked: int = 0
+    refused: int = 0
+    customers_created: int = 0
+    customers_absorbed: int = 0
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: StitchResult) -> None:
+        for name in (
+            "identifiers_added",
+            "merged",
+            "linked",
+            "refused",
+            "customers_created",
+            "customers_absorbed",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.refusals.extend(other.refusals)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "identifiers_added": self.identifiers_added,
+            "merged": self.merged,
+            "linked": self.linked,
+            "refused": self.refused,
+            "customers_created": self.customers_created,
+            "customers_absorbed": self.customers_absorbed,
+        }
+
+
+@dataclass
+class _Customer:
+    """A customer during a batch: persisted (``existing``) or created by this batch."""
+
+    id: str
+    existing: bool
+    order: int  # persisted: its number; new: creation order (after every persisted one)
+    size: int
+    limited: dict[str, set[str]]
+    seps: dict[int, set[str]]  # separation number -> which of its sides ("a", "b") this customer holds
+
+
+class _RankTable(dict[str, int]):
+    """Kind -> priority position, computed once per kind."""
+
+    def __init__(self, rules: IdentityRules) -> None:
+        super().__init__()
+        self.rules = rules
+
+    def __missing__(self, kind: str) -> int:
+        self[kind] = rank = self.rules.rank(kind)
+        return rank
+
+
+def customer_number(customer_id: str) -> int:
+    try:
+        return int(customer_id.rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        return 1 << 62
+
+
+def format_customer(number: int) -> str:
+    return f"cus_{number:06d}"
+
+
+class Stitcher:
+    """One batch's decisions. Use ``stitch(db, evidence, rules)``."""
+
+    def __init__(self, db: Backend, rules: IdentityRules) -> None:
+        self.db = db
+        self.rules = rules
+        self.node_customer: dict[str, str] = {}
+        self.new_nodes: dict[str, tuple[str, str, str, datetime, str | None]] = {}
+        self.customers: dict[str, _Customer] = {}
+        self.parent: dict[str, str] = {}
+        self.known_edges: dict[tuple[str, str], str] = {}
+        self.decided: set[tuple[str, str]] = set()
+        self.links: list[dict[str, Any]] = []
+        self.result = StitchResult()
+        self._new_count = 0
+        self._rank: dict[str, int] = _RankTable(rules)
+
+    # -- union-find over customers --------------------------------------------------------------------
+    def find(self, c: str) -> str:
+        root = c
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[c] != root:
+            self.parent[c], c = root, self.parent[c]
+        return root
+
+    def _new_customer(self) -> str:
+        self._new_count += 1
+        cid = f"~{self._new_count}"
+        self.customers[cid] = _Customer(cid, False, (1 << 62) + self._new_count, 0, {}, {})
+        self.parent[cid] = cid
+        return cid
+
+    # -- loading the neighbourhood --------------------------------------------------------------------
+    def load(self, nodes: set[str], edges: set[tuple[str, str]]) -> None:
+        db = self.db
+        if not nodes:
+            return
+        db.register("_id_nodes", pa.table({"node": pa.array(sorted(nodes), pa.string())}))
+        try:
+            rows = db.execute(
+                "SELECT node, customer_id FROM identities WHERE node IN (SELECT node FROM _id_nodes)"
+            )
+        finally:
+            db.unregister("_id_nodes")
+        self.node_customer = dict(rows)
+        if edges:
+            a, b = zip(*sorted(edges), strict=True)
+            db.register("_id_edges", pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())}))
+            try:
+                known = db.execute(
+                    "SELECT l.a, l.b, l.status FROM identity_links l SEMI JOIN _id_edges e ON l.a = e.a AND l.b = e.b"
+                )
+            finally:
+                db.unregister("_id_edges")
+            self.known_edges = {(x, y): status for x, y, status in known}
+        involved = sorted(set(self.node_customer.values()))
+        if not involved:
+            return
+        limited = sorted(self.rules.limits)
+        db.register("_id_customers", pa.table({"customer_id": pa.array(involved, pa.string())}))
+        try:
+            info = db.execute(
+                "SELECT customer_id, count(*), list(kind || ':' || value) FILTER (WHERE kind IN "
+                f"({', '.join('?' for _ in limited) or 'NULL'})) FROM identities "
+                "WHERE customer_id IN (SELECT customer_id FROM _id_customers) GROUP BY customer_id",
+                limited,
+            )
+            seps = (
+                db.execute(
+                    "SELECT s.seq, ia.customer_id, ib.customer_id FROM identity_separations s "
+                    "JOIN identities ia ON ia.node = s.a JOIN identities ib ON ib.node = s.b "
+                    "WHERE ia.customer_id IN (SELECT customer_id FROM _id_customers) "
+                    "OR ib.customer_id IN (SELECT customer_id FROM _id_customers)"
+                )
+                if db.execute("SELECT EXISTS (SELECT 1 FROM identity_separations)")[0][0]
+                else []
+            )
+        finally:
+            db.unregister("_id_customers")
+        for cid, size, limited_nodes in info:
+            values: dict[str, set[str]] = {}
+            for n in limited_nodes or ():
+                kind, _, value = n.partition(":")
+                values.setdefault(kind, set()).add(value)
+            self.customers[cid] = _Customer(cid, True, customer_number(cid), int(size), values, {})
+            self.parent[cid] = cid
+        for seq, ca, cb in seps:
+            for cid, side in ((ca, "a"), (cb, "b")):
+                if cid in self.customers:
+                    self.customers[cid].seps.setdefault(int(seq), set()).add(side)
+
+    # -- deciding -------------------------------------------------------------------------------------
+    def customer_of(self, node: str, kind: str, value: str, source: str, ev: Evidence) -> str:
+        cid = self.node_customer.get(node)
+        if cid is None:
+            cid = self._new_customer()
+            self.node_customer[node] = cid
+            self.new_nodes[node] = (kind, value, source, ev.at, ev.cause_ref)
+            c = self.customers[cid]
+            c.size = 1
+            if kind in self.rules.limits:
+                c.limited[kind] = {value}
+            self.result.identifiers_added += 1
+        return self.find(cid)
+
+    def refusal(self, x: _Customer, y: _Customer) -> str | None:
+        for kind, limit in self.rules.limits.items():
+            values = x.limited.get(kind, set()) | y.limited.get(kind, set())
+            if len(values) > limit:
+                shown = ", ".join(sorted(values)[:4])
+                return (
+                    f"would put {len(values)} {kind} values ({shown}) in one customer; the limit is {limit}"
+                )
+        for seq in x.seps.keys() & y.seps.keys():
+            sides = x.seps[seq] | y.seps[seq]
+            if sides == {"a", "b"}:
+                return f"the two sides were separated by unmerge #{seq}"
+        return None
+
+    def union(self, rx: str, ry: str) -> tuple[str, str]:
+        """Merges two roots; returns (survivor, absorbed)."""
+        x, y = self.customers[rx], self.customers[ry]
+        if (y.size, -y.order) > (x.size, -x.order):
+            x, y = y, x
+        self.parent[y.id] = x.id
+        x.size += y.size
+        for kind, values in y.limited.items():
+            x.limited.setdefault(kind, set()).update(values)
+        for seq, sides in y.seps.items():
+            x.seps.setdefault(seq, set()).update(sides)
+        return x.id, y.id
+
+    def apply(self, ev: Evidence) -> None:
+        ids = list(ev.identifiers)
+        if ev.previous_id is not None:
+            as_user = node_key("user_id", ev.previous_id)
+            known_user = as_user in self.node_customer
+            ids.append(("user_id" if known_user else "anonymous_id", ev.previous_id, ev.source))
+        rank = self._rank
+        ranked = sorted(
+            {node_key(k, v, s): (k, v, s) for k, v, s in ids}.items(), key=lambda item: rank[item[1][0]]
+        )
+        if not ranked:
+            return
+        anchor, (ak, av, asrc) = ranked[0]
+        # Most evidence repeats what the graph knows (a signed-in visitor's next identify): nothing to do.
+        if anchor in self.node_customer and all(
+            other in self.node_customer and self._settled(anchor, other) for other, _ in ranked[1:]
+        ):
+            return
+        self.customer_of(anchor, ak, av, asrc, ev)
+        for other, (ok, ov, osrc) in ranked[1:]:
+            self.customer_of(other, ok, ov, osrc, ev)
+            edge = (anchor, other) if anchor < other else (other, anchor)
+            if edge in self.decided:
+                continue
+            known = self.known_edges.get(edge)
+            if known is not None and known != "refused":
+                continue
+            self.decided.add(edge)
+            self.link(edge, anchor, other, ev, update=known is not None)
+
+    def _settled(self, x: str, y: str) -> bool:
+        edge = (x, y) if x < y else (y, x)
+        if edge in self.decided:
+            return True
+        known = self.known_edges.get(edge)
+        return known is not None and known != "refused"
+
+    def link(self, edge: tuple[str, str], anchor: str, other: str, ev: Evidence, update: bool) -> None:
+        ra, rb = self.find(self.node_customer[anchor]), self.find(self.node_customer[other])
+        row: dict[str, Any] = {
+            "a": edge[0], "b": edge[1], "cause": ev.cause, "cause_ref": ev.cause_ref, "source": ev.source,
+            "at": ev.at, "score": ev.score, "reason": None, "from_node": None, "customer_from": None,
+            "customer_into": None, "update": update,
+        }  # fmt: skip
+        if ra == rb:
+            if update:  # a refused link whose ends have become one customer by another path
+                return
+            row["status"] = "linked"
+            self.result.linked += 1
+        else:
+            reason = self.refusal(self.customers[ra], self.customers[rb])
+            if reason is not None:
+                if update:
+                    return  # still refused; the first refusal is on record
+                row["status"], row["reason"] = "refused", reason
+                self.result.refused += 1
+                self.result.refusals.append(
+                    {"a": edge[0], "b": edge[1], "reason": reason, "cause_ref": ev.cause_ref}
+                )
+            else:
+                survivor, absorbed = self.union(ra, rb)
+                gone = self.customers[absorbed]
+                row["status"] = "merged"
+                row["from_node"] = other if absorbed == rb else anchor
+                row["customer_from"] = gone.id if gone.existing else None
+                row["_into_root"] = survivor
+                self.result.merged += 1
+                if gone.existing:
+                    self.result.customers_absorbed += 1
+        self.links.append(row)
+
+    # -- writing --------------------------------------------------------------------------------------
+    def write(self) -> None:
+        db = self.db
+        # Final ids: a persisted root keeps its id; a new root gets the next number, in creation order.
+        new_roots = sorted(
+            {self.find(c) for c in self.customers if not self.customers[self.find(c)].existing},
+            key=lambda r: self.customers[r].order,
+        )
+        final: dict[str, str] = {}
+        if new_roots:
+            numbers = db.execute(f"SELECT nextval('customer_seq') FROM range({len(new_roots)})")
+            for root, (number,) in zip(new_roots, numbers, strict=True):
+                final[root] = format_customer(int(number))
+            self.result.customers_created += len(new_roots)
+
+        def final_id(cid: str) -> str:
+            root = self.find(cid)
+            return final.get(root, root)
+
+        if self.new_nodes:
+            nodes = list(self.new_nodes)
+            kinds, values, sources, seen, mids = zip(*(self.new_nodes[n] for n in nodes), strict=True)
+            table = pa.table(
+                {
+                    "node": pa.array(nodes, pa.string()),
+                    "kind": pa.array(kinds, pa.string()),
+                    "value": pa.array(values, pa.string()),
+                    "source": pa.array(sources, pa.string()),
+                    "customer_id": pa.array([final_id(self.node_customer[n]) for n in nodes], pa.string()),
+                    "first_seen": pa.array(seen, _UTC_US),
+                    "first_message_id": pa.array(mids, pa.string()),
+                }
+            )
+            db.register("_id_new", table)
+            try:
+                db.execute(
+                    "INSERT INTO identities (node, kind, value, source, customer_id, first_seen, first_message_id) "
+                    "SELECT node, kind, value, source, customer_id, first_seen, first_message_id FROM _id_new"
+                )
+            finally:
+                db.unregister("_id_new")
+        relabel = {
+            cid: final_id(cid) for cid, c in self.customers.items() if c.existing and self.find(cid) != cid
+        }
+        if relabel:
+            db.register(
+                "_id_relabel",
+                pa.table(
+                    {
+                        "old": pa.array(list(relabel), pa.string()),
+                        "new": pa.array(list(relabel.values()), pa.string()),
+                    }
+                ),
+            )
+            try:
+                db.execute(
+                    "UPDATE identities SET customer_id = r.new FROM _id_relabel r WHERE identities.customer_id = r.old"
+                )
+            finally:
+                db.unregister("_id_relabel")
+        inserts = [row for row in self.links if not row["update"]]
+        now = datetime.now(UTC)
+        for row in self.links:
+            if "_into_root" in row:
+                row["customer_into"] = final_id(row["_into_root"])
+        if inserts:
+            columns = (
+                "a",
+                "b",
+                "status",
+                "cause",
+                "cause_ref",
+                "source",
+                "reason",
+                "from_node",
+                "customer_from",
+                "customer_into",
+            )
+            arrays: dict[str, pa.Array] = {c: pa.array([r[c] for r in inserts], pa.string()) for c in columns}
+            arrays["ev_at"] = pa.array([r["at"] for r in inserts], _UTC_US)
+            arrays["score"] = pa.array([r["score"] for r in inserts], pa.float64())
+            arrays["_n"] = pa.array(range(len(inserts)), pa.int64())
+            db.register("_id_links", pa.table(arrays))
+            try:
+                db.execute(
+                    "INSERT INTO identity_links (seq, a, b, status, cause, cause_ref, source, evidence_at, recorded_at, "
+                    "reason, score, from_node, customer_from, customer_into) "
+                    "SELECT nextval('identity_link_seq'), a, b, status, cause, cause_ref, source, ev_at, ?, reason, "
+                    "score, from_node, customer_from, customer_into FROM (SELECT * FROM _id_links ORDER BY _n)",
+                    [now],
+                )
+            finally:
+                db.unregister("_id_links")
+        for row in self.links:
+            if row["update"]:  # a refused link now permitted
+                db.execute(
+                    "UPDATE identity_links SET status = 'merged', reason = 'permitted on ' || ? || ' (refused before)', "
+                    "cause = ?, cause_ref = ?, source = ?, evidence_at = ?, recorded_at = ?, score = ?, from_node = ?, "
+                    "customer_from = ?, customer_into = ? WHERE a = ? AND b = ?",
+                    [
+                        now.isoformat(timespec="seconds"), row["cause"], row["cause_ref"], row["source"], row["at"],
+                        now, row["score"], row["from_node"], row["customer_from"], row["customer_into"], row["a"], row["b"],
+                    ],
+                )  # fmt: skip
+
+
+def stitch(db: Backend, evidence: Sequence[Evidence], rules: IdentityRules) -> StitchResult:
+    """Applies ``evidence`` in order; call inside a transaction."""
+    if not evidence:
+        return StitchResult()
+    stitcher = Stitcher(db, rules)
+    nodes: set[str] = set()
+    edges: set[tuple[str, str]] = set()
+    rank = _RankTable(rules)
+    for ev in evidence:
+        ranked = sorted(((rank[k], node_key(k, v, s)) for k, v, s in ev.identifiers))
+        keys = [key for _, key in ranked]
+        if ev.previous_id is not None:
+            # Its kind is decided when it is applied; either may end up the anchor or be linked to it.
+            extra = [node_key("user_id", ev.previous_id), node_key("anonymous_id", ev.previous_id)]
+            keys += extra
+            pairs = [(x, y) for i, x in enumerate(keys) for y in keys[i + 1 :]]
+        else:
+            pairs = [(keys[0], y) for y in keys[1:]]
+        nodes.update(keys)
+        for x, y in pairs:
+            if x != y:
+                edges.add((x, y) if x < y else (y, x))
+    stitcher.load(nodes, edges)
+    for ev in evidence:
+        stitcher.apply(ev)
+    stitcher.write()
+    return stitcher.result

@@ -1,0 +1,227 @@
+"""The profile read API on the collector: ``GET /v1/profiles/{id}`` and ``GET /v1/profiles?email=|phone=|name=``.
+
+Both need a read key (an admin key reads too) as ``Authorization: Bearer KEY``. The store is opened per
+request, as every reader does (DuckDB lets one process write at a time; inside the server the loader
+thread shares it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import JSONResponse, Response
+
+from touchpoints.collector.ingest import error
+from touchpoints.config import Settings
+from touchpoints.privacy.keys import KeyRing
+from touchpoints.profiles.read import TraitPrecedence, profile, resolve
+from touchpoints.profiles.search import search
+from touchpoints.profiles.timeline import DEFAULT_LIMIT, MAX_LIMIT, BadCursor
+from touchpoints.store.backend import StoreBusy
+from touchpoints.store.duckdb import open_store
+
+READ_ROLES = ("read", "admin")
+_NO_STORE = {"cache-control": "no-store"}
+_CHALLENGE = {"www-authenticate": 'Bearer realm="touchpoints"'}
+_CREATE = "create one with `touchpoints keys create --role read --name NAME`"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="readKey",
+    description="A read or admin key: `Authorization: Bearer tpr_...`.",
+)
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    answer = error(status, code, message, {**_NO_STORE, **(headers or {})})
+    return Response(answer.body, answer.status, answer.headers, media_type="application/json")
+
+
+def check_read_key(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> Response | None:
+    """None when the bearer key may read; else the 401 or 403 answer that says why not."""
+    if credentials is None or not credentials.credentials:
+        return _error(
+            401,
+            "missing_read_key",
+            f"no key: send a read key as `Authorization: Bearer KEY` ({_CREATE})",
+            _CHALLENGE,
+        )
+    record = keys.verify(credentials.credentials)
+    if record is None:
+        return _error(401, "invalid_read_key", f"the key is unknown or revoked; {_CREATE}", _CHALLENGE)
+    if record.role not in READ_ROLES:
+        return _error(
+            403,
+            "read_key_required",
+            f"key {record.name!r} is a {record.role} key, which may only send events; reading profiles needs "
+            f"a read or admin key ({_CREATE})",
+        )
+    return None
+
+
+def _ok(data: Any) -> Response:
+    return JSONResponse(data, headers=_NO_STORE)
+
+
+_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
+_ERROR: dict[str, Any] = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "success": {"type": "boolean"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            }
+        }
+    }
+}
+_IDENTIFIER: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string"},
+        "value": {"type": "string"},
+        "source": {"type": "string"},
+        "first_seen": {"type": "string", "format": "date-time"},
+    },
+}
+PROFILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["customer_id", "identifiers", "traits", "computed", "consent", "timeline", "next_before"],
+    "properties": {
+        "customer_id": {"type": "string"},
+        "identifiers": {"type": "array", "items": _IDENTIFIER},
+        "traits": {
+            "type": "object",
+            "description": "Per trait: value, source, channel, at, message_id, and the other values seen.",
+            "additionalProperties": _OBJECT,
+        },
+        "computed": _OBJECT,
+        "consent": _OBJECT,
+        "timeline": {"type": "array", "items": _OBJECT, "description": "Newest first."},
+        "next_before": {
+            "type": ["string", "null"],
+            "description": "Pass as `before` for the next (older) page; null on the last page.",
+        },
+    },
+}
+SEARCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["customers"],
+    "properties": {
+        "customers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "customer_id": {"type": "string"},
+                    "name": {"type": ["string", "null"]},
+                    "emails": {"type": "array", "items": {"type": "string"}},
+                    "phones": {"type": "array", "items": {"type": "string"}},
+                    "user_ids": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No key, or an unknown or revoked one", **_ERROR},
+    403: {"description": "A write key: reading needs a read or admin key", **_ERROR},
+    503: {"description": "The store stayed busy; retry", **_ERROR},
+}
+
+
+def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
+    """Mounts the profile read API on ``app``."""
+    precedence = TraitPrecedence.from_settings(settings)
+
+    @app.get(
+        "/v1/profiles/{ref:path}",
+        tags=["profiles"],
+        summary="One customer's unified profile: identifiers, traits, computed traits, consent, timeline",
+        description=(
+            "`ref` is a customer id (`cus_...`), `kind:value` (`email:jane@example.com`), or a bare identifier "
+            "(a userId, an email, a phone number, a loyalty id, an anonymousId, a record id), URL-encoded."
+        ),
+        response_class=Response,
+        responses={
+            200: {"description": "The profile", "content": {"application/json": {"schema": PROFILE_SCHEMA}}},
+            400: {"description": "A `before` that is not a cursor or a time", **_ERROR},
+            404: {"description": "No customer has this identifier", **_ERROR},
+            **_AUTH_RESPONSES,
+        },
+    )
+    def read_profile(
+        ref: str,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        timeline: Annotated[
+            int, Query(ge=0, le=MAX_LIMIT, description="Timeline entries per page")
+        ] = DEFAULT_LIMIT,
+        before: Annotated[
+            str | None, Query(description="`next_before` of the previous page, or an ISO-8601 time")
+        ] = None,
+    ) -> Response:
+        refused = check_read_key(keys, credentials)
+        if refused is not None:
+            return refused
+        try:
+            with open_store(settings.store_path, wait_seconds=10.0) as db:
+                customer_id = resolve(db, ref, settings.identity)
+                found = None
+                if customer_id is not None:
+                    found = profile(
+                        db, customer_id, precedence=precedence, timeline_limit=timeline, before=before
+                    )
+        except StoreBusy as exc:
+            return _error(503, "store_busy", str(exc), {"retry-after": "1"})
+        except BadCursor as exc:
+            return _error(400, "bad_cursor", str(exc))
+        if found is None:
+            return _error(
+                404,
+                "no_customer",
+                f"no customer has the identifier {ref[:200]!r}; search with GET /v1/profiles?email=...|phone=..."
+                "|name=..., or see how identifiers link with `touchpoints identity links`",
+            )
+        return _ok(found)
+
+    @app.get(
+        "/v1/profiles",
+        tags=["profiles"],
+        summary="Find customers by email, phone or name (every criterion given must match)",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "The matching customers",
+                "content": {"application/json": {"schema": SEARCH_SCHEMA}},
+            },
+            400: {"description": "No criterion given", **_ERROR},
+            **_AUTH_RESPONSES,
+        },
+    )
+    def search_profiles(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        email: Annotated[str | None, Query(description="An email address, in any case")] = None,
+        phone: Annotated[str | None, Query(description="A phone number, in any format")] = None,
+        name: Annotated[
+            str | None, Query(description="Words of a name; each must appear, ignoring case")
+        ] = None,
+    ) -> Response:
+        refused = check_read_key(keys, credentials)
+        if refused is not None:
+            return refused
+        if not any(v and v.strip() for v in (email, phone, name)):
+            return _error(
+                400, "no_criterion", "give at least one of email, phone or name, e.g. ?email=a@b.example"
+            )
+        try:
+            with open_store(settings.store_path, wait_seconds=10.0) as db:
+                found = search(db, email=email, phone=phone, name=name, rules=settings.identity)
+        except StoreBusy as exc:
+            return _error(503, "store_busy", str(exc), {"retry-after": "1"})
+        return _ok({"customers": found})
