@@ -53,7 +53,7 @@ source_priority = []
 # logged. One user_id per customer keeps a shared device or a kiosk from fusing two account holders.
 limits = { user_id = 1 }
 # An event's identifiers are linked to the first of them in this order; the rest follow it.
-priority = ["user_id", "email", "phone", "loyalty_id", "record", "device_id", "anonymous_id"]
+priority = ["user_id", "email", "phone", "loyalty_id", "record", "device_id", "social", "anonymous_id"]
 # Values never used as identifiers, besides the built-in placeholders ("null", "test@test.com", ...):
 # add shared ids here, e.g. a store's kiosk device or a family account's e-mail.
 blocked_values = []

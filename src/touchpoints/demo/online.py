@@ -392,6 +392,9 @@ def customer_traits(c: Customer) -> dict[str, Any]:
         "firstName": record.first_name,
         "lastName": record.last_name,
     }
+    if c.social is not None:  # the handle the customer linked in their account settings
+        platform, handle = c.social
+        traits[platform] = handle
     return traits
 
 

@@ -1,7 +1,8 @@
 """Reading identity evidence from events as they are stored: which identifiers each event carries.
 
 The identifiers of an event are its ``userId`` and ``anonymousId``; an alias's ``previousId``; ``email``,
-``phone`` and ``loyalty_id`` from its ``traits`` or ``context.traits``; ``context.device.id``; an
+``phone``, ``loyalty_id`` and ``social`` (``platform:handle``) from its ``traits`` or ``context.traits``,
+and an identify's social handles by platform (``traits.instagram``); ``context.device.id``; an
 imported contact's record (``context.import.record``); and the configured custom traits. Events that
 carry the same identifiers are one piece of evidence (the first of them is its cause), so a visitor's
 hundred page views cost one lookup, not a hundred.
@@ -9,7 +10,7 @@ hundred page views cost one lookup, not a hundred.
 
 from __future__ import annotations
 
-from touchpoints.identity.rules import IdentityRules
+from touchpoints.identity.rules import SOCIAL_PLATFORMS, IdentityRules
 from touchpoints.identity.stitch import Evidence, StitchResult, stitch
 from touchpoints.store.backend import Backend
 
@@ -28,7 +29,10 @@ def _columns(rules: IdentityRules) -> dict[str, str]:
         "loyalty_id": f"coalesce({_trait('loyalty_id')}, {_trait('loyaltyId')}, properties->>'$.loyalty_id')",
         "device_id": "context->>'$.device.id'",
         "record": "CASE WHEN context->>'$.import.kind' = 'contacts' THEN context->>'$.import.record' END",
+        "social": _trait("social"),
     }
+    for platform in SOCIAL_PLATFORMS:  # an identify's traits.instagram = "jane.doe.home"
+        columns[f"social_{platform}"] = f"CASE WHEN type = 'identify' THEN traits->>'$.{platform}' END"
     for name in rules.custom:
         columns[name] = _trait(name)
     return columns
@@ -74,9 +78,12 @@ def read_evidence(db: Backend, relation: str, rules: IdentityRules) -> list[Evid
             if name == "previous_id":
                 previous = normalise("anonymous_id", raw)
                 continue
-            value = normalise(name, raw)
+            kind = name
+            if name.startswith("social_"):
+                kind, raw = "social", f"{name[7:]}:{raw}"
+            value = normalise(kind, raw)
             if value is not None:
-                identifiers.append((name, value, source))
+                identifiers.append((kind, value, source))
         if not identifiers and previous is None:
             continue
         evidence.append(

@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 # The built-in kinds, in default priority order.
-KINDS = ("user_id", "email", "phone", "loyalty_id", "record", "device_id", "anonymous_id")
+KINDS = ("user_id", "email", "phone", "loyalty_id", "record", "device_id", "social", "anonymous_id")
+
+# Social handles are identifiers of kind "social", valued "platform:handle"; identify traits name them
+# by platform.
+SOCIAL_PLATFORMS = ("instagram", "x", "twitter", "tiktok", "facebook", "youtube", "linkedin")
 
 DEFAULT_BLOCKED = (
     "", "null", "none", "nil", "undefined", "unknown", "n/a", "na", "-", "0", "-1", "anonymous", "guest",
@@ -66,6 +70,12 @@ class IdentityRules:
             text = text.lower()
             if not _EMAIL.match(text):
                 return None
+        elif kind == "social":
+            platform, sep, handle = text.lower().partition(":")
+            handle = handle.strip().lstrip("@")
+            if not sep or not platform or not handle:
+                return None
+            text = f"{platform.strip()}:{handle}"
         elif kind == "phone":
             normal = normalise_phone(text, self.phone_region)
             if normal is None:

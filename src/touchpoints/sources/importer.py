@@ -493,9 +493,15 @@ def _identity_sql(kind: Kind) -> tuple[str, str, str]:
         + (f", {kind.anonymous}" if kind.anonymous else "")
         + ", 'anon:' || _sid)"
     )
+    social = (
+        ", 'social', lower(v_platform) || ':' || lower(ltrim(v_handle, '@'))"
+        if {"platform", "handle"} <= has
+        else ""
+    )
     traits = (
         "json_merge_patch('{}', json_object("
         + ", ".join(f"'{name}', {v(name)}" for name in ("email", "phone", "loyalty_id", "customer_id"))
+        + social
         + "))"
     )
     return user, anonymous, traits

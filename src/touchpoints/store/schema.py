@@ -191,5 +191,19 @@ def migrate(db: Backend) -> int:
         with db.transaction():
             for statement in _STEPS[version]:
                 db.execute(statement)
+            if version == 4:
+                _stitch_stored_events(db)
             db.execute("INSERT INTO schema_version VALUES (?)", [version])
     return int(current)
+
+
+def _stitch_stored_events(db: Backend) -> None:
+    """A store from before the identity graph: its events join the graph in the order they arrived (with
+    the default rules; ``[identity]`` settings apply to what comes next)."""
+    if not db.execute("SELECT EXISTS (SELECT 1 FROM events)")[0][0]:
+        return
+    from touchpoints.identity.evidence import stitch_events
+
+    stitch_events(
+        db, "(SELECT *, row_number() OVER (ORDER BY received_at, timestamp, message_id) AS _seq FROM events)"
+    )
