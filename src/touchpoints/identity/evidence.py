@@ -29,10 +29,11 @@ def _columns(rules: IdentityRules) -> dict[str, str]:
         "loyalty_id": f"coalesce({_trait('loyalty_id')}, {_trait('loyaltyId')}, properties->>'$.loyalty_id')",
         "device_id": "context->>'$.device.id'",
         "record": "CASE WHEN context->>'$.import.kind' = 'contacts' THEN context->>'$.import.record' END",
-        "social": _trait("social"),
+        # platform:handle; an identify may name it by platform (traits.instagram = "jane.doe.home")
+        "social": f"coalesce({_trait('social')}, CASE WHEN type = 'identify' THEN coalesce("
+        + ", ".join(f"'{p}:' || (traits->>'$.{p}')" for p in SOCIAL_PLATFORMS)
+        + ") END)",
     }
-    for platform in SOCIAL_PLATFORMS:  # an identify's traits.instagram = "jane.doe.home"
-        columns[f"social_{platform}"] = f"CASE WHEN type = 'identify' THEN traits->>'$.{platform}' END"
     for name in rules.custom:
         columns[name] = _trait(name)
     return columns
@@ -60,39 +61,28 @@ def evidence_sql(relation: str, rules: IdentityRules) -> tuple[str, list[str]]:
 def read_evidence(db: Backend, relation: str, rules: IdentityRules) -> list[Evidence]:
     sql, names = evidence_sql(relation, rules)
     evidence: list[Evidence] = []
-    cache: dict[tuple[str, object], str | None] = {}
-
-    def normalise(kind: str, raw: object) -> str | None:
-        key = (kind, raw)
-        if key not in cache:
-            cache[key] = rules.normalise(kind, raw)
-        return cache[key]
-
+    normalise = rules.normalise
+    n = len(names)
+    previous_at = names.index("previous_id")
+    kinds = [(i, name) for i, name in enumerate(names) if name != "previous_id"]
     for row in db.execute(sql):
-        source = row[len(names) + 3]
-        identifiers: list[tuple[str, str, str]] = []
-        previous: str | None = None
-        for name, raw in zip(names, row[: len(names)], strict=True):
-            if raw is None:
-                continue
-            if name == "previous_id":
-                previous = normalise("anonymous_id", raw)
-                continue
-            kind = name
-            if name.startswith("social_"):
-                kind, raw = "social", f"{name[7:]}:{raw}"
-            value = normalise(kind, raw)
-            if value is not None:
+        source = row[n + 3]
+        identifiers = []
+        for i, kind in kinds:
+            raw = row[i]
+            if raw is not None and (value := normalise(kind, raw)) is not None:
                 identifiers.append((kind, value, source))
+        raw_previous = row[previous_at]
+        previous = normalise("anonymous_id", raw_previous) if raw_previous is not None else None
         if not identifiers and previous is None:
             continue
         evidence.append(
             Evidence(
                 identifiers=tuple(identifiers),
-                cause="import" if row[len(names) + 4] else "event",
-                cause_ref=row[len(names) + 1],
+                cause="import" if row[n + 4] else "event",
+                cause_ref=row[n + 1],
                 source=source,
-                at=row[len(names) + 2],
+                at=row[n + 2],
                 previous_id=previous,
             )
         )

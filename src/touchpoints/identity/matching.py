@@ -171,11 +171,13 @@ _NAMES_SWAPPED = '"first_name_l" = "last_name_r" AND "last_name_l" = "first_name
 _ELSE = {"sql_condition": "ELSE", "label_for_charts": "All other"}
 
 
-def _comparison(column: str, description: str, levels: list[dict[str, Any]]) -> dict[str, Any]:
+def _comparison(
+    column: str, description: str, levels: list[dict[str, Any]], null: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "output_column_name": column,
         "comparison_description": description,
-        "comparison_levels": [_null(column), *levels, _ELSE],
+        "comparison_levels": [null or _null(column), *levels, _ELSE],
     }
 
 
@@ -205,9 +207,15 @@ def _comparisons() -> dict[str, dict[str, Any]]:
         "last_name": _comparison(
             "last_name",
             "Last name",
-            [
+            null={
+                # Swapped names are weighed once, by the first-name comparison; here they count as
+                # no evidence, like a missing value (two levels would count the same fact twice).
+                "sql_condition": f'"last_name_l" IS NULL OR "last_name_r" IS NULL OR ({_NAMES_SWAPPED})',
+                "label_for_charts": "last_name missing on either side, or swapped with the first name",
+                "is_null_level": True,
+            },
+            levels=[
                 _exact("last_name"),
-                _level(_NAMES_SWAPPED, "First and last names swapped"),
                 _typo("last_name"),
                 _jaro_winkler("last_name", 0.88, "Jaro-Winkler >= 0.88"),
                 _jaro_winkler("last_name", 0.7, "Jaro-Winkler >= 0.7"),
@@ -285,22 +293,45 @@ _DETERMINISTIC_BLOCKS: tuple[str, ...] = (
     'l."phone" = r."phone"',
     'l."first_name" = r."first_name" AND l."last_name" = r."last_name" AND l."dob" = r."dob"',
 )
-# EM sessions: each trains the comparisons that its blocking columns do not touch.
+# EM sessions, in order of preference. A session trains m for the comparisons its rule does not touch,
+# and sessions run until every comparison is trained. Names come last: people who share a name share
+# e-mail local parts too ("john.smith@..."), and EM on a name block learns those pairs as duplicates.
 _EM_BLOCKS: tuple[str, ...] = (
-    'l."first_name" = r."first_name" AND l."last_name" = r."last_name"',
     'l."dob" = r."dob"',
     'l."email" = r."email"',
+    'l."phone" = r."phone"',
+    'l."first_name" = r."first_name" AND l."last_name" = r."last_name"',
+    'l."postcode" = r."postcode"',
 )
+
+
+def _columns(sql: str, pattern: str) -> set[str]:
+    return {name.removesuffix("_canon").removesuffix("_local") for name in re.findall(pattern, sql)}
+
+
+def _em_plan(rules: Iterable[str], comparisons: list[dict[str, Any]]) -> list[str]:
+    """The EM rules to run, in order, so that each comparison is trained by one that does not touch it."""
+    used = {
+        comparison["output_column_name"]: set().union(
+            *(_columns(level["sql_condition"], r'"(\w+)_[lr]"') for level in comparison["comparison_levels"])
+        )
+        for comparison in comparisons
+    }
+    untrained, plan = set(used), []
+    for rule in rules:
+        touched = _columns(rule, r'l\."(\w+)"')
+        trains = {name for name in untrained if not used[name] & touched}
+        if trains:
+            plan.append(rule)
+            untrained -= trains
+    return plan
 
 
 def _blocks(rules: Iterable[str], filled: set[str]) -> list[str]:
     """The rules whose every column is filled in these records (a rule on an empty column finds nothing)."""
 
     def usable(rule: str) -> bool:
-        used = {
-            match.removesuffix("_canon").removesuffix("_local") for match in re.findall(r'l\."(\w+)"', rule)
-        }
-        return used <= filled
+        return _columns(rule, r'l\."(\w+)"') <= filled
 
     return list(dict.fromkeys(rule for rule in rules if usable(rule)))
 
@@ -426,6 +457,8 @@ def train(
     phone matches, m from EM over at most ``em_max_pairs`` blocked pairs per session. The same records
     and seed give the same model.
     """
+    from splink.internals.exceptions import EMTrainingException
+
     records = _conform(records)
     if records.num_rows < MIN_TRAINING_RECORDS:
         raise MatchError(
@@ -473,18 +506,19 @@ def train(
             )
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
         sessions = 0
-        for block in _blocks(_EM_BLOCKS, filled):
+        for block in _em_plan(_blocks(_EM_BLOCKS, filled), comparisons):
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(
                     block, max_pairs=em_max_pairs
                 )
-            except Exception as exc:  # Splink raises plain exceptions when a block yields no pairs
-                if "no" not in str(exc).lower() and "empty" not in str(exc).lower():
-                    raise
+            except EMTrainingException:  # the rule found no pairs in these records: try the next
                 continue
             sessions += 1
         if sessions == 0:
-            raise MatchError("EM found no blocked pairs to learn from: the records share no names or dates")
+            raise MatchError(
+                "EM found no pairs to learn from: no two records share a date of birth, an e-mail, "
+                "a phone, a full name or a postcode"
+            )
         model: dict[str, Any] = linker.misc.save_model_to_json()
     return _rounded(model)
 
@@ -617,6 +651,8 @@ def explain(
         scored = linker.inference.predict(warning_mode="never")
         row = db_api.duckdb_con.sql(f"SELECT * FROM {scored.physical_name}").to_arrow_table().to_pylist()[0]
     prior = float(settings["probability_two_random_records_match"])
+    # Splink keeps a comparison's column but not its description through a saved model.
+    descriptions = {name: known["comparison_description"] for name, known in _comparisons().items()}
     explained = []
     for comparison in settings["comparisons"]:
         name = comparison["output_column_name"]
@@ -624,7 +660,7 @@ def explain(
         explained.append(
             {
                 "comparison": name,
-                "description": comparison.get("comparison_description", name),
+                "description": descriptions.get(name, name),
                 "level": level.get("label_for_charts", ""),
                 "match_weight": round(float(row[f"mw_{name}"]), 4),
                 "value_l": row.get(f"{name}_l"),

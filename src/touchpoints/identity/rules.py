@@ -32,6 +32,7 @@ DEFAULT_BLOCKED = (
     "email@email.com", "+10000000000", "00000000-0000-0000-0000-000000000000",
 )  # fmt: skip
 
+_SHAPED = frozenset({"email", "social", "phone"})
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -66,6 +67,10 @@ class IdentityRules:
         if raw is None:
             return None
         text = str(raw).strip()
+        if kind not in _SHAPED:  # most identifiers: trimmed, not a placeholder
+            if not text or len(text) > 512 or text.lower() in self.blocked_values:
+                return None
+            return text
         if kind == "email":
             text = text.lower()
             if not _EMAIL.match(text):

@@ -221,13 +221,16 @@ class Stitcher:
 
     def refusal(self, x: _Customer, y: _Customer) -> str | None:
         for kind, limit in self.rules.limits.items():
-            values = x.limited.get(kind, set()) | y.limited.get(kind, set())
+            xs, ys = x.limited.get(kind), y.limited.get(kind)
+            if not xs or not ys or len(xs) + len(ys) <= limit:
+                continue
+            values = xs | ys
             if len(values) > limit:
                 shown = ", ".join(sorted(values)[:4])
                 return (
                     f"would put {len(values)} {kind} values ({shown}) in one customer; the limit is {limit}"
                 )
-        for seq in x.seps.keys() & y.seps.keys():
+        for seq in x.seps.keys() & y.seps.keys() if x.seps and y.seps else ():
             sides = x.seps[seq] | y.seps[seq]
             if sides == {"a", "b"}:
                 return f"the two sides were separated by unmerge #{seq}"
@@ -246,35 +249,32 @@ class Stitcher:
             x.seps.setdefault(seq, set()).update(sides)
         return x.id, y.id
 
-    def apply(self, ev: Evidence) -> None:
-        ids = list(ev.identifiers)
+    def apply(self, ev: Evidence, ranked: list[tuple[int, str, str, str, str]]) -> None:
+        """``ranked``: the evidence's identifiers as (rank, node, kind, value, source), in rank order."""
         if ev.previous_id is not None:
-            as_user = node_key("user_id", ev.previous_id)
-            known_user = as_user in self.node_customer
-            ids.append(("user_id" if known_user else "anonymous_id", ev.previous_id, ev.source))
-        rank = self._rank
-        ranked = sorted(
-            {node_key(k, v, s): (k, v, s) for k, v, s in ids}.items(), key=lambda item: rank[item[1][0]]
-        )
+            kind = "user_id" if node_key("user_id", ev.previous_id) in self.node_customer else "anonymous_id"
+            node = node_key(kind, ev.previous_id)
+            if all(node != r[1] for r in ranked):
+                ranked = sorted([*ranked, (self._rank[kind], node, kind, ev.previous_id, ev.source)])
         if not ranked:
             return
-        anchor, (ak, av, asrc) = ranked[0]
+        anchor = ranked[0][1]
+        known = self.node_customer
         # Most evidence repeats what the graph knows (a signed-in visitor's next identify): nothing to do.
-        if anchor in self.node_customer and all(
-            other in self.node_customer and self._settled(anchor, other) for other, _ in ranked[1:]
-        ):
+        if anchor in known and all(r[1] in known and self._settled(anchor, r[1]) for r in ranked[1:]):
             return
+        _, _, ak, av, asrc = ranked[0]
         self.customer_of(anchor, ak, av, asrc, ev)
-        for other, (ok, ov, osrc) in ranked[1:]:
+        for _, other, ok, ov, osrc in ranked[1:]:
             self.customer_of(other, ok, ov, osrc, ev)
             edge = (anchor, other) if anchor < other else (other, anchor)
             if edge in self.decided:
                 continue
-            known = self.known_edges.get(edge)
-            if known is not None and known != "refused":
+            status = self.known_edges.get(edge)
+            if status is not None and status != "refused":
                 continue
             self.decided.add(edge)
-            self.link(edge, anchor, other, ev, update=known is not None)
+            self.link(edge, anchor, other, ev, update=status is not None)
 
     def _settled(self, x: str, y: str) -> bool:
         edge = (x, y) if x < y else (y, x)
@@ -430,23 +430,33 @@ def stitch(db: Backend, evidence: Sequence[Evidence], rules: IdentityRules) -> S
     stitcher = Stitcher(db, rules)
     nodes: set[str] = set()
     edges: set[tuple[str, str]] = set()
-    rank = _RankTable(rules)
+    rank = stitcher._rank
+    prepared = []
     for ev in evidence:
-        ranked = sorted(((rank[k], node_key(k, v, s)) for k, v, s in ev.identifiers))
-        keys = [key for _, key in ranked]
+        seen: set[str] = set()
+        ranked = []
+        for k, v, src in ev.identifiers:
+            key = node_key(k, v, src)
+            if key not in seen:
+                seen.add(key)
+                ranked.append((rank[k], key, k, v, src))
+        ranked.sort()
+        prepared.append(ranked)
+        keys = [r[1] for r in ranked]
         if ev.previous_id is not None:
             # Its kind is decided when it is applied; either may end up the anchor or be linked to it.
-            extra = [node_key("user_id", ev.previous_id), node_key("anonymous_id", ev.previous_id)]
-            keys += extra
+            keys += [node_key("user_id", ev.previous_id), node_key("anonymous_id", ev.previous_id)]
             pairs = [(x, y) for i, x in enumerate(keys) for y in keys[i + 1 :]]
-        else:
+        elif keys:
             pairs = [(keys[0], y) for y in keys[1:]]
+        else:
+            pairs = []
         nodes.update(keys)
         for x, y in pairs:
             if x != y:
                 edges.add((x, y) if x < y else (y, x))
     stitcher.load(nodes, edges)
-    for ev in evidence:
-        stitcher.apply(ev)
+    for ev, ranked in zip(evidence, prepared, strict=True):
+        stitcher.apply(ev, ranked)
     stitcher.write()
     return stitcher.result
