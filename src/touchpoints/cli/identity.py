@@ -12,7 +12,7 @@ import click
 from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
 from touchpoints.identity.ledger import LedgerError, explain, path, unmerge
 from touchpoints.identity.lookup import candidates, find_customer
-from touchpoints.identity.resolve import ReviewError, decide, resolve, reviews
+from touchpoints.identity.resolve import ReviewError, decide, explain_match, resolve, reviews
 
 
 @click.group()
@@ -57,6 +57,9 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
                 f"no customer has {ref!r}; list identifiers with `touchpoints identity links`"
             )
         data = explain(db, customer)
+        for link in data["links"]:
+            if link["cause"] in ("match", "review"):
+                link["match"] = explain_match(db, link["a"], link["b"])
     if other is not None:
         start = next(
             (i["node"] for i in data["identifiers"] if i["node"] in candidates(ref, settings.identity)), None
@@ -80,6 +83,12 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
     for link in shown:
         click.echo(f"  #{link['seq']:<5} {link['status']:<7} {link['a']}  <->  {link['b']}")
         click.echo(f"         {_when(link['evidence_at'])}  {_cause(link)}")
+        if link.get("match"):
+            from touchpoints.identity.matching import explanation_text
+
+            click.echo(
+                "\n".join("         " + line for line in explanation_text(link["match"]).splitlines()[1:])
+            )
     if data["refused"]:
         click.echo("Refused or undone:")
         for link in data["refused"]:

@@ -45,6 +45,20 @@ def contact_records(db: Backend) -> pa.Table:
     return db.arrow(RECORDS_SQL)
 
 
+def explain_match(db: Backend, a: str, b: str) -> dict[str, Any] | None:
+    """Why the stored model scores records ``a`` and ``b`` as it does (per comparison), or None without a
+    model or when either record is gone."""
+    from touchpoints.identity import matching
+
+    model = stored_model(db)
+    if model is None:
+        return None
+    pair = db.arrow(f"SELECT * FROM ({RECORDS_SQL}) WHERE record_id IN (?, ?)", [a, b])
+    if pair.num_rows != 2:
+        return None
+    return matching.explain(pair, model, a, b)
+
+
 def stored_model(db: Backend) -> dict[str, Any] | None:
     rows = db.execute("SELECT model FROM identity_model ORDER BY trained_at DESC LIMIT 1")
     return json.loads(rows[0][0]) if rows else None
@@ -96,9 +110,10 @@ def resolve(db: Backend, rules: IdentityRules, *, retrain: bool = False, seed: i
         )
     )
     decided = {(a, b): status for a, b, status in db.execute("SELECT a, b, status FROM identity_reviews")}
+    undone = {(a, b) for a, b in db.execute("SELECT a, b FROM identity_links WHERE status = 'unmerged'")}
     now = datetime.now(UTC)
     evidence: list[Evidence] = []
-    queued = already = rejected = 0
+    queued = already = rejected = kept_apart = 0
     order = sorted(range(len(probability)), key=lambda i: (-probability[i], ids[0][i], ids[1][i]))
     for i in order:
         a, b = sorted((ids[0][i], ids[1][i]))
@@ -107,6 +122,9 @@ def resolve(db: Backend, rules: IdentityRules, *, retrain: bool = False, seed: i
             continue
         if decided.get((a, b)) == "rejected":
             rejected += 1
+            continue
+        if (a, b) in undone:  # a person split this pair: matching does not overrule them
+            kept_apart += 1
             continue
         if probability[i] >= rules.match_threshold:
             evidence.append(
@@ -136,6 +154,7 @@ def resolve(db: Backend, rules: IdentityRules, *, retrain: bool = False, seed: i
         "refusals": result.refusals,
         "queued_for_review": queued,
         "rejected_before": rejected,
+        "kept_apart_by_unmerge": kept_apart,
         "customers_before": before,
         "customers_after": _customer_count(db),
         "thresholds": {"match": rules.match_threshold, "review": rules.review_threshold},
