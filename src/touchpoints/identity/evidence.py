@@ -15,43 +15,58 @@ from touchpoints.identity.stitch import Evidence, StitchResult, stitch
 from touchpoints.store.backend import Backend
 
 
-def _trait(name: str) -> str:
-    return f"coalesce(traits->>'$.{name}', context->>'$.traits.{name}')"
+def _columns(rules: IdentityRules) -> tuple[dict[str, str], list[str], list[str]]:
+    """SQL per identifier column, over ``t[i]`` (the traits' values) and ``c[i]`` (the context's), each JSON
+    document being parsed once for all the paths it is asked for."""
+    trait_paths = ["email", "phone", "loyalty_id", "loyaltyId", "social", *SOCIAL_PLATFORMS, *rules.custom]
+    context_paths = [*(f"traits.{p}" for p in ("email", "phone", "loyalty_id", "loyaltyId", "social")),
+                     "device.id", "import.kind", "import.record", *(f"traits.{p}" for p in rules.custom)]  # fmt: skip
 
+    def t(path: str) -> str:
+        return f"t[{trait_paths.index(path) + 1}]"
 
-def _columns(rules: IdentityRules) -> dict[str, str]:
+    def c(path: str) -> str:
+        return f"c[{context_paths.index(path) + 1}]"
+
+    def trait(name: str) -> str:
+        return f"coalesce({t(name)}, {c('traits.' + name)})"
+
     columns = {
         "user_id": "user_id",
         "anonymous_id": "anonymous_id",
         "previous_id": "CASE WHEN type = 'alias' THEN previous_id END",
-        "email": _trait("email"),
-        "phone": _trait("phone"),
-        "loyalty_id": f"coalesce({_trait('loyalty_id')}, {_trait('loyaltyId')}, properties->>'$.loyalty_id')",
-        "device_id": "context->>'$.device.id'",
-        "record": "CASE WHEN context->>'$.import.kind' = 'contacts' THEN context->>'$.import.record' END",
+        "email": trait("email"),
+        "phone": trait("phone"),
+        "loyalty_id": f"coalesce({trait('loyalty_id')}, {trait('loyaltyId')}, properties->>'$.loyalty_id')",
+        "device_id": c("device.id"),
+        "record": f"CASE WHEN {c('import.kind')} = 'contacts' THEN {c('import.record')} END",
         # platform:handle; an identify may name it by platform (traits.instagram = "jane.doe.home")
-        "social": f"coalesce({_trait('social')}, CASE WHEN type = 'identify' THEN coalesce("
-        + ", ".join(f"'{p}:' || (traits->>'$.{p}')" for p in SOCIAL_PLATFORMS)
+        "social": f"coalesce({trait('social')}, CASE WHEN type = 'identify' THEN coalesce("
+        + ", ".join(f"'{p}:' || {t(p)}" for p in SOCIAL_PLATFORMS)
         + ") END)",
     }
     for name in rules.custom:
-        columns[name] = _trait(name)
-    return columns
+        columns[name] = f"coalesce({t(name)}, {c('traits.' + name)})"
+    return columns, trait_paths, context_paths
 
 
 def evidence_sql(relation: str, rules: IdentityRules) -> tuple[str, list[str]]:
     """One row per distinct identifier tuple of ``relation`` (event columns and ``_seq``), in order of
     first appearance; returns the SQL and the identifier column names."""
-    columns = _columns(rules)
+    columns, trait_paths, context_paths = _columns(rules)
     names = list(columns)
     select = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
+    tp = ", ".join(f"'$.{p}'" for p in trait_paths)
+    cp = ", ".join(f"'$.{p}'" for p in context_paths)
     sql = (
         f"SELECT {', '.join(names)}, min(_seq) AS _first, arg_min(message_id, _seq) AS _mid, "
-        "arg_min(timestamp, _seq) AS _at, arg_min(source, _seq) AS _source, "
+        "epoch_us(arg_min(timestamp, _seq)) AS _at, arg_min(source, _seq) AS _source, "
         "bool_or(_imported) AS _imported FROM ("
         f"SELECT {select}, _seq, message_id, timestamp, source, "
-        f"context->>'$.import.kind' IS NOT NULL AS _imported, "
-        f"CASE WHEN type = 'alias' THEN _seq END AS _alias_seq FROM {relation}) "
+        f"c[{context_paths.index('import.kind') + 1}] IS NOT NULL AS _imported, "
+        "CASE WHEN type = 'alias' THEN _seq END AS _alias_seq FROM ("
+        f"SELECT *, json_extract_string(traits, [{tp}]) AS t, json_extract_string(context, [{cp}]) AS c "
+        f"FROM {relation})) "
         # An alias is never grouped with another: its previousId's kind depends on what came before it.
         f"GROUP BY {', '.join(names)}, _alias_seq ORDER BY _first"
     )

@@ -9,17 +9,18 @@ ledger in three statements.
 
 Each piece of evidence links its anchor (the first of its identifiers in the rules' priority order) to
 each of its other identifiers. A link is **merged** when it joins two customers (the one with more
-identifiers keeps its id; on a tie, the older), **linked** when both are one customer already, and
-**refused** when the union would break a rule (a kind's limit, or an unmerge's separation); every link is
-written to ``identity_links`` once, with its cause. A refused link is judged again when its evidence
-recurs, since an unmerge may have lifted the reason.
+identifiers keeps its id; on a tie, the older) and **refused** when the union would break a rule (a kind's
+limit, or an unmerge's separation); either is written to ``identity_links`` once, with its cause. Evidence
+between identifiers that are one customer already changes nothing and is not written again: the merged
+links are a spanning forest of the graph, each with the first evidence for it. A refused link is judged
+again when its evidence recurs, since an unmerge may have lifted the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +29,11 @@ from touchpoints.identity.rules import IdentityRules, node_key
 from touchpoints.store.backend import Backend
 
 _UTC_US = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime | int) -> int:
+    return at if isinstance(at, int) else (at - _EPOCH) // timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Evidence:
     cause: str  # event | import | match | review | manual
     cause_ref: str | None
     source: str
-    at: datetime
+    at: datetime | int  # an int: microseconds since the epoch (what the store's evidence query returns)
     score: float | None = None
     # For an alias: a previousId whose kind is decided at stitching time (user_id if one is known).
     previous_id: str | None = None
@@ -90,6 +96,24 @@ class _Customer:
     seps: dict[int, set[str]]  # separation number -> which of its sides ("a", "b") this customer holds
 
 
+class _Customers(dict[str, _Customer]):
+    """Persisted customers, built from their row of the batch's customer query on first use."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: dict[str, tuple[int, list[str] | None]] = {}
+        self.seps: dict[str, dict[int, set[str]]] = {}
+
+    def __missing__(self, cid: str) -> _Customer:
+        size, limited_nodes = self.info[cid]
+        values: dict[str, set[str]] = {}
+        for n in limited_nodes or ():
+            kind, _, value = n.partition(":")
+            values.setdefault(kind, set()).add(value)
+        self[cid] = c = _Customer(cid, True, customer_number(cid), int(size), values, self.seps.get(cid, {}))
+        return c
+
+
 class _RankTable(dict[str, int]):
     """Kind -> priority position, computed once per kind."""
 
@@ -121,7 +145,7 @@ class Stitcher:
         self.rules = rules
         self.node_customer: dict[str, str] = {}
         self.new_nodes: dict[str, tuple[str, str, str, datetime, str | None]] = {}
-        self.customers: dict[str, _Customer] = {}
+        self.customers = _Customers()
         self.parent: dict[str, str] = {}
         self.known_edges: dict[tuple[str, str], str] = {}
         self.decided: set[tuple[str, str]] = set()
@@ -132,18 +156,20 @@ class Stitcher:
 
     # -- union-find over customers --------------------------------------------------------------------
     def find(self, c: str) -> str:
+        parent = self.parent  # holds absorbed customers only: a customer not in it is a root
+        if c not in parent:
+            return c
         root = c
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[c] != root:
-            self.parent[c], c = root, self.parent[c]
+        while root in parent:
+            root = parent[root]
+        while parent.get(c, root) != root:
+            parent[c], c = root, parent[c]
         return root
 
     def _new_customer(self) -> str:
         self._new_count += 1
         cid = f"~{self._new_count}"
         self.customers[cid] = _Customer(cid, False, (1 << 62) + self._new_count, 0, {}, {})
-        self.parent[cid] = cid
         return cid
 
     # -- loading the neighbourhood --------------------------------------------------------------------
@@ -151,7 +177,7 @@ class Stitcher:
         db = self.db
         if not nodes:
             return
-        db.register("_id_nodes", pa.table({"node": pa.array(sorted(nodes), pa.string())}))
+        db.register("_id_nodes", pa.table({"node": pa.array(list(nodes), pa.string())}))
         try:
             rows = db.execute(
                 "SELECT node, customer_id FROM identities WHERE node IN (SELECT node FROM _id_nodes)"
@@ -159,6 +185,10 @@ class Stitcher:
         finally:
             db.unregister("_id_nodes")
         self.node_customer = dict(rows)
+        # Only a link between two customers can be on record already (refused, or unmerged): a link
+        # between identifiers of one customer is never recorded, and a new identifier has no links.
+        customer = self.node_customer
+        edges = {(x, y) for x, y in edges if x in customer and y in customer and customer[x] != customer[y]}
         if edges:
             a, b = zip(*sorted(edges), strict=True)
             db.register("_id_edges", pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())}))
@@ -193,17 +223,11 @@ class Stitcher:
             )
         finally:
             db.unregister("_id_customers")
-        for cid, size, limited_nodes in info:
-            values: dict[str, set[str]] = {}
-            for n in limited_nodes or ():
-                kind, _, value = n.partition(":")
-                values.setdefault(kind, set()).add(value)
-            self.customers[cid] = _Customer(cid, True, customer_number(cid), int(size), values, {})
-            self.parent[cid] = cid
+        # Customers are built when a decision needs them (most evidence only asks who owns what).
+        self.customers.info = {cid: (size, limited_nodes) for cid, size, limited_nodes in info}
         for seq, ca, cb in seps:
             for cid, side in ((ca, "a"), (cb, "b")):
-                if cid in self.customers:
-                    self.customers[cid].seps.setdefault(int(seq), set()).add(side)
+                self.customers.seps.setdefault(cid, {}).setdefault(int(seq), set()).add(side)
 
     # -- deciding -------------------------------------------------------------------------------------
     def customer_of(self, node: str, kind: str, value: str, source: str, ev: Evidence) -> str:
@@ -261,8 +285,10 @@ class Stitcher:
         anchor = ranked[0][1]
         known = self.node_customer
         # Most evidence repeats what the graph knows (a signed-in visitor's next identify): nothing to do.
-        if anchor in known and all(r[1] in known and self._settled(anchor, r[1]) for r in ranked[1:]):
-            return
+        if anchor in known:
+            root = self.find(known[anchor])
+            if all(r[1] in known and self.find(known[r[1]]) == root for r in ranked[1:]):
+                return
         _, _, ak, av, asrc = ranked[0]
         self.customer_of(anchor, ak, av, asrc, ev)
         for _, other, ok, ov, osrc in ranked[1:]:
@@ -276,13 +302,6 @@ class Stitcher:
             self.decided.add(edge)
             self.link(edge, anchor, other, ev, update=status is not None)
 
-    def _settled(self, x: str, y: str) -> bool:
-        edge = (x, y) if x < y else (y, x)
-        if edge in self.decided:
-            return True
-        known = self.known_edges.get(edge)
-        return known is not None and known != "refused"
-
     def link(self, edge: tuple[str, str], anchor: str, other: str, ev: Evidence, update: bool) -> None:
         ra, rb = self.find(self.node_customer[anchor]), self.find(self.node_customer[other])
         row: dict[str, Any] = {
@@ -290,11 +309,8 @@ class Stitcher:
             "at": ev.at, "score": ev.score, "reason": None, "from_node": None, "customer_from": None,
             "customer_into": None, "update": update,
         }  # fmt: skip
-        if ra == rb:
-            if update:  # a refused link whose ends have become one customer by another path
-                return
-            row["status"] = "linked"
-            self.result.linked += 1
+        if ra == rb:  # already one customer (another path joined them): nothing to record
+            return
         else:
             reason = self.refusal(self.customers[ra], self.customers[rb])
             if reason is not None:
@@ -346,7 +362,7 @@ class Stitcher:
                     "value": pa.array(values, pa.string()),
                     "source": pa.array(sources, pa.string()),
                     "customer_id": pa.array([final_id(self.node_customer[n]) for n in nodes], pa.string()),
-                    "first_seen": pa.array(seen, _UTC_US),
+                    "first_seen": pa.array([_micros(t) for t in seen], _UTC_US),
                     "first_message_id": pa.array(mids, pa.string()),
                 }
             )
@@ -396,7 +412,7 @@ class Stitcher:
                 "customer_into",
             )
             arrays: dict[str, pa.Array] = {c: pa.array([r[c] for r in inserts], pa.string()) for c in columns}
-            arrays["ev_at"] = pa.array([r["at"] for r in inserts], _UTC_US)
+            arrays["ev_at"] = pa.array([_micros(r["at"]) for r in inserts], _UTC_US)
             arrays["score"] = pa.array([r["score"] for r in inserts], pa.float64())
             arrays["_n"] = pa.array(range(len(inserts)), pa.int64())
             db.register("_id_links", pa.table(arrays))
@@ -417,7 +433,8 @@ class Stitcher:
                     "cause = ?, cause_ref = ?, source = ?, evidence_at = ?, recorded_at = ?, score = ?, from_node = ?, "
                     "customer_from = ?, customer_into = ? WHERE a = ? AND b = ?",
                     [
-                        now.isoformat(timespec="seconds"), row["cause"], row["cause_ref"], row["source"], row["at"],
+                        now.isoformat(timespec="seconds"), row["cause"], row["cause_ref"], row["source"],
+                        _EPOCH + timedelta(microseconds=_micros(row["at"])),
                         now, row["score"], row["from_node"], row["customer_from"], row["customer_into"], row["a"], row["b"],
                     ],
                 )  # fmt: skip

@@ -117,9 +117,9 @@ _STEPS: dict[int, list[str]] = {
         """
         CREATE TABLE IF NOT EXISTS identity_links (
             seq BIGINT PRIMARY KEY,
-            a VARCHAR NOT NULL,          -- nodes, a < b
+            a VARCHAR NOT NULL,          -- nodes, a < b; one row per pair (the stitcher sees to it)
             b VARCHAR NOT NULL,
-            status VARCHAR NOT NULL,     -- merged | linked (already one customer) | refused | unmerged
+            status VARCHAR NOT NULL,     -- merged | refused | unmerged
             cause VARCHAR NOT NULL,      -- event | import | match | review | manual
             cause_ref VARCHAR,           -- the message id, or the matched pair
             source VARCHAR,
@@ -132,7 +132,6 @@ _STEPS: dict[int, list[str]] = {
             customer_into VARCHAR        -- merged: the customer that remained
         )
         """,
-        "CREATE UNIQUE INDEX IF NOT EXISTS identity_links_pair ON identity_links (a, b)",
         """
         CREATE TABLE IF NOT EXISTS identity_separations (
             seq BIGINT NOT NULL,         -- the unmerge's number
