@@ -144,7 +144,7 @@ class Stitcher:
         self.db = db
         self.rules = rules
         self.node_customer: dict[str, str] = {}
-        self.new_nodes: dict[str, tuple[str, str, str, datetime, str | None]] = {}
+        self.new_nodes: dict[str, tuple[str, str, str, datetime | int, str | None]] = {}
         self.customers = _Customers()
         self.parent: dict[str, str] = {}
         self.known_edges: dict[tuple[str, str], str] = {}
