@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
@@ -36,10 +36,10 @@ def _micros(at: datetime | int) -> int:
     return at if isinstance(at, int) else (at - _EPOCH) // timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """Identifiers seen together, with where and when. ``identifiers``: (kind, value, source) with values
-    normalised; ``source`` of an identifier matters for records only."""
+    normalised; ``source`` of an identifier matters for records only. (A named tuple: a batch makes one
+    per distinct set of identifiers, and a tuple is the cheapest to make.)"""
 
     identifiers: tuple[tuple[str, str, str], ...]
     cause: str  # event | import | match | review | manual
