@@ -98,5 +98,14 @@ def _show(summary: dict[str, object]) -> None:
     by_channel = summary["by_channel"]
     assert isinstance(by_channel, dict)
     click.echo("By channel: " + ", ".join(f"{k} {v}" for k, v in by_channel.items()))
+    identity = summary["identity"]
+    assert isinstance(identity, dict)
+    resolved, matching = identity["resolve"], identity["matching"]
+    click.echo(
+        f"Identity: {identity['customers']} customers; matching merged {resolved['merged']} record pairs and "
+        f"queued {resolved['queued_for_review']} for review (touchpoints identity review). Against the planted "
+        f"truth: precision {matching['precision']:.3f}, recall {matching['recall']:.3f}, F1 {matching['f1']:.3f}."
+    )
+    click.echo(f"Jane Doe's profile: touchpoints profiles show jane.doe@example.com --home {summary['home']}")
     click.echo(f"Files:        {summary['files']}")
     click.echo(f"Ground truth: {summary['ground_truth']}")

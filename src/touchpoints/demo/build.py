@@ -24,6 +24,7 @@ from touchpoints.demo.catalog import BY_SKU, EMAIL_CAMPAIGNS, QR_PLACEMENTS, SHO
 from touchpoints.demo.client import PARTIAL_TRUTH
 from touchpoints.demo.evaluate import matching_quality
 from touchpoints.demo.files import IMPORTS
+from touchpoints.identity.matching import MatchError
 from touchpoints.identity.resolve import resolve
 from touchpoints.sources.importer import ImportOptions, run_import
 from touchpoints.store.backend import Backend
@@ -223,8 +224,11 @@ def build(
     with open_store(settings.store_path) as db:
         # Probabilistic matching of the contact records, as `touchpoints identity resolve` runs it, and
         # how well the graph found the world's people.
-        with db.transaction():
-            resolved = resolve(db, settings.identity)
+        try:
+            with db.transaction():
+                resolved = resolve(db, settings.identity)
+        except MatchError as exc:  # a world too small to train a model on
+            resolved = {"skipped": str(exc), "merged": 0, "queued_for_review": 0}
         identity = {
             "resolve": {k: v for k, v in resolved.items() if k != "refusals"},
             "matching": matching_quality(db, truth),
