@@ -53,3 +53,35 @@ def test_a_bad_setting_is_named(tmp_path: Path, text: str, message: str) -> None
     (tmp_path / "config.toml").write_text(text)
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
         load_settings(tmp_path)
+
+
+def test_identity_rules_are_read(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[identity]\nlimits = { user_id = 1, email = 3 }\nblocked_values = ["Kiosk-7"]\n'
+        'custom_identifiers = ["crm_id"]\nphone_region = "gb"\npriority = ["email", "user_id"]\n'
+    )
+    rules = load_settings(tmp_path).identity
+    assert rules.limits == {"user_id": 1, "email": 3}
+    assert rules.is_blocked("KIOSK-7") and rules.is_blocked("null")  # added to the built-in placeholders
+    assert rules.custom == ("crm_id",) and rules.phone_region == "GB"
+    assert rules.priority[:2] == ("email", "user_id") and "crm_id" in rules.priority  # the rest follow
+    assert rules.normalise("phone", "07700 900123") == "+447700900123"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("limits = { user_id = 0 }", "identity.limits must map"),
+        ("limits = { shoe_size = 1 }", "identity.limits must map"),
+        ('priority = ["user_id", "shoe_size"]', "identity.priority has unknown kinds ['shoe_size']"),
+        ('custom_identifiers = ["email"]', "must be a trait name"),
+        ('phone_region = "Britain"', "two-letter region code"),
+        ("match_threshold = 1.5", "identity.match_threshold must be a probability"),
+        ("match_threshold = 0.7", "review_threshold must not be above"),
+        ("merge_everything = true", "unknown setting identity.merge_everything"),
+    ],
+)
+def test_a_bad_identity_rule_is_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "config.toml").write_text(f"[identity]\n{text}\n")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(tmp_path)
