@@ -195,3 +195,21 @@ def test_pairwise_scores_count_pairs() -> None:
     assert scores.precision == 0.5 and scores.recall == 0.25
     assert scores.f1 == pytest.approx(2 * 0.5 * 0.25 / 0.75)
     assert pairwise_scores(truth, truth).f1 == 1.0
+
+
+def test_a_local_part_made_of_the_names_is_no_second_evidence_of_them(model: dict[str, Any]) -> None:
+    # Namesakes: the same name written into addresses at two domains, or told apart by a number.
+    records = pa.table(
+        {
+            "record_id": ["a", "b", "c"],
+            "first_name": ["Paul", "Paul", "Paul"],
+            "last_name": ["Okafor", "Okafor", "Okafor"],
+            "email": ["p.okafor@example.com", "p.okafor@example.net", "p.okafor42@example.com"],
+        }
+    )
+    other_domain = {item["comparison"]: item for item in explain(records, model, "a", "b")["comparisons"]}
+    assert other_domain["email"]["level"].endswith("only the names at another domain")
+    assert other_domain["email"]["match_weight"] == 0
+    other_number = {item["comparison"]: item for item in explain(records, model, "a", "c")["comparisons"]}
+    assert other_number["email"]["level"] == "All other"
+    assert other_number["email"]["match_weight"] < 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -72,6 +73,7 @@ class MatchError(Exception):
 
 # Common English nicknames and short forms, so "Bob" meets "Robert" at a level of its own.
 _NICKNAMES: dict[str, tuple[str, ...]] = {
+    "abigail": ("abby", "abbie", "abi"),
     "alexander": ("alex", "sandy", "xander"),
     "alexandra": ("alex", "sandra", "lexi"),
     "andrew": ("andy", "drew"),
@@ -84,15 +86,19 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "david": ("dave", "davy"),
     "deborah": ("debbie", "deb"),
     "edward": ("ed", "eddie", "ted", "ned"),
+    "eleanor": ("ellie", "nell", "nora"),
     "elizabeth": ("liz", "lizzie", "beth", "betty", "eliza", "libby"),
     "frederick": ("fred", "freddie"),
     "gregory": ("greg",),
     "henry": ("harry", "hal"),
+    "isabella": ("bella", "izzy"),
     "james": ("jim", "jimmy", "jamie"),
     "jennifer": ("jen", "jenny"),
+    "jessica": ("jess", "jessie"),
     "john": ("jack", "johnny"),
     "jonathan": ("jon", "jonny"),
     "joseph": ("joe", "joey"),
+    "josephine": ("jo", "josie"),
     "katherine": ("kathy", "kate", "katie", "kat"),
     "lawrence": ("larry", "laurie"),
     "margaret": ("maggie", "meg", "peggy", "marge"),
@@ -106,13 +112,17 @@ _NICKNAMES: dict[str, tuple[str, ...]] = {
     "richard": ("rich", "rick", "dick", "richie"),
     "robert": ("rob", "bob", "bobby", "robbie", "bert"),
     "samuel": ("sam", "sammy"),
+    "samantha": ("sam", "sammy"),
+    "stephanie": ("steph", "steffi"),
     "stephen": ("steve", "stevie"),
     "steven": ("steve", "stevie"),
     "susan": ("sue", "susie"),
+    "theodore": ("theo", "ted"),
     "thomas": ("tom", "tommy"),
     "timothy": ("tim", "timmy"),
     "victoria": ("vicky", "tori"),
     "william": ("will", "bill", "billy", "liam", "willy"),
+    "zachary": ("zach", "zack"),
 }
 
 
@@ -167,17 +177,65 @@ def _one_different(column: str, label: str) -> dict[str, Any]:
     return _level(sql, label)
 
 
+# One first name begins the other: a short form the nickname table lacks (Jo, Josephine; Sam, Samantha).
+_FIRST_NAME_SHORTENED = (
+    'least(length("first_name_l"), length("first_name_r")) >= 2 '
+    'AND (starts_with("first_name_l", "first_name_r") OR starts_with("first_name_r", "first_name_l"))'
+)
 _NAMES_SWAPPED = '"first_name_l" = "last_name_r" AND "last_name_l" = "first_name_r"'
+# Two people of one household: the same address and surname (nearly), first names not alike at all.
+_HOUSEHOLD = (
+    'jaro_winkler_similarity("address_l", "address_r") >= 0.9 '
+    'AND jaro_winkler_similarity("last_name_l", "last_name_r") >= 0.88 '
+    'AND NOT (jaro_winkler_similarity("first_name_l", "first_name_r") >= 0.88 '
+    'OR "first_name_canon_l" = "first_name_canon_r" OR damerau_levenshtein("first_name_l", "first_name_r") <= 1 '
+    f"OR ({_FIRST_NAME_SHORTENED}))"
+)
+# Different addresses whose local parts hold a last name (either side's), with the same letters or
+# nearly (Jaro-Winkler >= 0.88) and the same digits, at different domains.
+_EMAIL_RESTATES_NAMES = (
+    '"email_domain_l" <> "email_domain_r" '
+    'AND "email_digits_l" IS NOT DISTINCT FROM "email_digits_r" '
+    'AND (contains("email_letters_l", "last_name_l") OR contains("email_letters_r", "last_name_r")) '
+    'AND jaro_winkler_similarity("email_letters_l", "email_letters_r") >= 0.88'
+)
+_SAME_DIGITS = '"email_digits_l" IS NOT DISTINCT FROM "email_digits_r"'
 _ELSE = {"sql_condition": "ELSE", "label_for_charts": "All other"}
 
 
+# Two records of one person with wholly different first names (not a typo, a nickname or a swap) are
+# rare: a middle name used as the first, a name changed. Left to EM, this level's m is learned from the
+# blocks, where family members (same surname, address, sometimes twins' date of birth) are the pairs
+# with other first names, and on a few hundred records EM takes some of them for duplicates: the level
+# then weighs only -3 bits against, and a household merges. Its m is fixed instead: about one
+# duplicate in two thousand, some -11 bits, as much against as a shared address is for.
+# A wholly different surname is likelier (a name taken at marriage), about one duplicate in a hundred;
+# fixing it also keeps EM from driving its m to zero where the blocks hold no such duplicate (Splink
+# refuses an m that underflows).
+def _fixed_other(m: float) -> dict[str, Any]:
+    return {
+        "sql_condition": "ELSE",
+        "label_for_charts": "All other",
+        "m_probability": m,
+        "fix_m_probability": True,
+    }
+
+
+_FIRST_NAMES_DIFFER = _fixed_other(0.0005)
+_LAST_NAMES_DIFFER = _fixed_other(0.01)
+
+
 def _comparison(
-    column: str, description: str, levels: list[dict[str, Any]], null: dict[str, Any] | None = None
+    column: str,
+    description: str,
+    levels: list[dict[str, Any]],
+    null: dict[str, Any] | None = None,
+    other: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "output_column_name": column,
         "comparison_description": description,
-        "comparison_levels": [null or _null(column), *levels, _ELSE],
+        "comparison_levels": [null or _null(column), *levels, other or _ELSE],
     }
 
 
@@ -198,11 +256,13 @@ def _comparisons() -> dict[str, dict[str, Any]]:
             [
                 _exact("first_name"),
                 _exact("first_name_canon", "Same name up to a nickname"),
+                _level(_FIRST_NAME_SHORTENED, "One begins the other (a short form)"),
                 _level(_NAMES_SWAPPED, "First and last names swapped"),
                 _typo("first_name"),
                 _jaro_winkler("first_name", 0.88, "Jaro-Winkler >= 0.88"),
                 _jaro_winkler("first_name", 0.7, "Jaro-Winkler >= 0.7"),
             ],
+            other=_FIRST_NAMES_DIFFER,
         ),
         "last_name": _comparison(
             "last_name",
@@ -210,8 +270,13 @@ def _comparisons() -> dict[str, dict[str, Any]]:
             null={
                 # Swapped names are weighed once, by the first-name comparison; here they count as
                 # no evidence, like a missing value (two levels would count the same fact twice).
-                "sql_condition": f'"last_name_l" IS NULL OR "last_name_r" IS NULL OR ({_NAMES_SWAPPED})',
-                "label_for_charts": "last_name missing on either side, or swapped with the first name",
+                # So is the surname of a household: two people at one address share it whoever they
+                # are, so when the addresses agree and the first names do not, an agreeing surname
+                # restates the address (for twins, with their date of birth, it would tip the pair).
+                "sql_condition": f'"last_name_l" IS NULL OR "last_name_r" IS NULL OR ({_NAMES_SWAPPED}) '
+                f"OR ({_HOUSEHOLD})",
+                "label_for_charts": "last_name missing on either side, swapped with the first name, "
+                "or a household's (same address, other first names)",
                 "is_null_level": True,
             },
             levels=[
@@ -220,11 +285,20 @@ def _comparisons() -> dict[str, dict[str, Any]]:
                 _jaro_winkler("last_name", 0.88, "Jaro-Winkler >= 0.88"),
                 _jaro_winkler("last_name", 0.7, "Jaro-Winkler >= 0.7"),
             ],
+            other=_LAST_NAMES_DIFFER,
         ),
         "dob": _comparison(
             "dob",
             "Date of birth",
-            [
+            null={
+                # Within a household only the first name tells two people apart: twins share the
+                # date of birth with the surname and the address, so, as for the surname, it is no
+                # further evidence there.
+                "sql_condition": f'"dob_l" IS NULL OR "dob_r" IS NULL OR ({_HOUSEHOLD})',
+                "label_for_charts": "dob missing on either side, or a household's (same address, other first names)",
+                "is_null_level": True,
+            },
+            levels=[
                 _exact("dob"),
                 _one_different("dob", "One character different"),
                 _level(dob_swapped, "Day and month swapped"),
@@ -235,11 +309,28 @@ def _comparisons() -> dict[str, dict[str, Any]]:
         "email": _comparison(
             "email",
             "E-mail",
-            [
+            null={
+                # Namesakes write their names into their addresses alike: p.okafor@example.com and
+                # p.okafor@example.net. Such local parts at other domains are the names again, which
+                # the name comparisons weigh; counting them here too would count one fact twice. (The
+                # same person's two addresses look alike too, so it is no evidence either way.)
+                "sql_condition": f'"email_l" IS NULL OR "email_r" IS NULL OR ({_EMAIL_RESTATES_NAMES})',
+                "label_for_charts": "email missing on either side, or only the names at another domain",
+                "is_null_level": True,
+            },
+            levels=[
                 _exact("email"),
                 _exact("email_local", "Same local part (before @)"),
-                _jaro_winkler("email", 0.88, "Jaro-Winkler >= 0.88"),
-                _jaro_winkler("email_local", 0.88, "Local part Jaro-Winkler >= 0.88"),
+                # A mailbox tells namesakes apart by a number (p.okafor, p.okafor42): local parts
+                # alike but for their digits belong to different people, so fall to "All other".
+                _level(
+                    f'jaro_winkler_similarity("email_l", "email_r") >= 0.88 AND {_SAME_DIGITS}',
+                    "Jaro-Winkler >= 0.88, same digits",
+                ),
+                _level(
+                    f'jaro_winkler_similarity("email_local_l", "email_local_r") >= 0.88 AND {_SAME_DIGITS}',
+                    "Local part Jaro-Winkler >= 0.88, same digits",
+                ),
             ],
         ),
         "phone": _comparison(
@@ -254,13 +345,37 @@ def _comparisons() -> dict[str, dict[str, Any]]:
                 _jaro_winkler("address", 0.75, "Jaro-Winkler >= 0.75"),
             ],
         ),
+        # Address, postcode and city describe one place: two records at the same address share its
+        # postcode and city, whoever they are (a household does). Weighing all three as independent
+        # counts the place three times (some 23 bits, more than a date of birth and a surname
+        # together). So the postcode is no further evidence when the addresses agree exactly and so
+        # do the postcodes (it still counts beside a mistyped address: "78 Oak Ave" and "78 Oak
+        # Avenue" in one postcode are one place, in two they are not), and the city none when the
+        # postcodes agree.
         "postcode": _comparison(
             "postcode",
             "Postcode",
-            [_exact("postcode"), _typo("postcode"), _level(postcode_area, "Same area (all but the last 3)")],
+            null={
+                "sql_condition": '"postcode_l" IS NULL OR "postcode_r" IS NULL OR ("postcode_l" = "postcode_r" '
+                'AND "address_l" = "address_r")',
+                "label_for_charts": "postcode missing on either side, or the same with the same address",
+                "is_null_level": True,
+            },
+            levels=[
+                _exact("postcode"),
+                _typo("postcode"),
+                _level(postcode_area, "Same area (all but the last 3)"),
+            ],
         ),
         "city": _comparison(
-            "city", "City", [_exact("city"), _jaro_winkler("city", 0.88, "Jaro-Winkler >= 0.88")]
+            "city",
+            "City",
+            null={
+                "sql_condition": '"city_l" IS NULL OR "city_r" IS NULL OR "postcode_l" = "postcode_r"',
+                "label_for_charts": "city missing on either side, or the postcode the same",
+                "is_null_level": True,
+            },
+            levels=[_exact("city"), _jaro_winkler("city", 0.88, "Jaro-Winkler >= 0.88")],
         ),
     }
 
@@ -282,6 +397,9 @@ _PREDICTION_BLOCKS: tuple[str, ...] = (
     'left(l."dob", 4) = left(r."dob", 4) AND left(l."first_name", 2) = left(r."first_name", 2) '
     'AND left(l."last_name", 2) = left(r."last_name", 2)',
     'l."last_name" = r."last_name" AND l."postcode" = r."postcode"',
+    # Both names misspelt and no date of birth: the postcode and an initial still agree.
+    'l."postcode" = r."postcode" AND left(l."first_name", 1) = left(r."first_name", 1)',
+    'l."postcode" = r."postcode" AND left(l."last_name", 1) = left(r."last_name", 1)',
     'l."dob" = r."dob" AND l."postcode" = r."postcode"',
     'l."dob" = r."dob" AND l."city" = r."city"',
     # A local part alone ("robert.allen") is personal enough once it has a few characters; "info" is not.
@@ -305,8 +423,12 @@ _EM_BLOCKS: tuple[str, ...] = (
 )
 
 
+# Columns the session derives from another (first_name_canon from first_name, email_local from email).
+_DERIVED = re.compile(r"_(canon|local|letters|digits|domain)$")
+
+
 def _columns(sql: str, pattern: str) -> set[str]:
-    return {name.removesuffix("_canon").removesuffix("_local") for name in re.findall(pattern, sql)}
+    return {re.sub(_DERIVED, "", name) for name in re.findall(pattern, sql)}
 
 
 def _em_plan(rules: Iterable[str], comparisons: list[dict[str, Any]]) -> list[str]:
@@ -366,6 +488,11 @@ SELECT
     coalesce(n.canonical, c.first_name) AS first_name_canon,
     c.last_name, c.email,
     nullif(regexp_replace(split_part(c.email, '@', 1), '\\+.*$', ''), '') AS email_local,
+    nullif(regexp_replace(regexp_replace(split_part(c.email, '@', 1), '\\+.*$', ''), '[^a-z]', '', 'g'), '')
+        AS email_letters,
+    nullif(regexp_replace(regexp_replace(split_part(c.email, '@', 1), '\\+.*$', ''), '[^0-9]', '', 'g'), '')
+        AS email_digits,
+    nullif(split_part(c.email, '@', 2), '') AS email_domain,
     c.phone, c.dob, c.address, c.postcode, c.city
 FROM cleaned AS c LEFT JOIN nicknames AS n ON n.nickname = c.first_name
 """
@@ -431,6 +558,43 @@ def _filled_columns(db_api: DuckDBAPI, n: int) -> set[str]:
         "SELECT " + ", ".join(f'count("{name}")' for name in names) + " FROM contacts"
     ).fetchall()[0]
     return {name for name, count in zip(names, counts, strict=True) if count >= max(2, _MIN_FILLED_SHARE * n)}
+
+
+# EM's smallest m. A level that only non-matches occupy in a block (a surname merely similar, among
+# people born the same day) loses most of its m at each iteration, and the loss compounds: within
+# 25 iterations m underflows to 0.0, which Splink refuses (and a weight of minus infinity would veto
+# any pair). One in a million duplicates is "never" for any extract this engine sees.
+_M_FLOOR = 1e-6
+_EM_PATCH = threading.Lock()
+
+
+@contextmanager
+def _floored_m() -> Iterator[None]:
+    """EM sessions inside keep every m at or above ``_M_FLOOR``.
+
+    Splink has no option for it: its maximisation step is wrapped for the duration (one session at a
+    time in this process), and every m it computes is raised to the floor before it is stored.
+    """
+    from splink.internals import expectation_maximisation as em
+
+    with _EM_PATCH:
+        compute = em.compute_proportions_for_new_parameters
+
+        def floored(df_params: Any) -> list[dict[str, Any]]:
+            records: list[dict[str, Any]] = compute(df_params)
+            for record in records:
+                m = record.get("m_probability")
+                if record["output_column_name"] != "_probability_two_random_records_match" and (
+                    isinstance(m, float) and not m >= _M_FLOOR
+                ):
+                    record["m_probability"] = _M_FLOOR
+            return records
+
+        em.compute_proportions_for_new_parameters = floored
+        try:
+            yield
+        finally:
+            em.compute_proportions_for_new_parameters = compute
 
 
 def _linker(db_api: DuckDBAPI, settings: dict[str, Any]) -> Any:
@@ -508,9 +672,10 @@ def train(
         sessions = 0
         for block in _em_plan(_blocks(_EM_BLOCKS, filled), comparisons):
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    block, max_pairs=em_max_pairs
-                )
+                with _floored_m():
+                    linker.training.estimate_parameters_using_expectation_maximisation(
+                        block, max_pairs=em_max_pairs
+                    )
             except EMTrainingException:  # the rule found no pairs in these records: try the next
                 continue
             sessions += 1
