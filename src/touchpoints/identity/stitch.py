@@ -84,7 +84,7 @@ class StitchResult:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Customer:
     """A customer during a batch: persisted (``existing``) or created by this batch."""
 
