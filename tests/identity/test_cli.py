@@ -128,6 +128,11 @@ def test_explain_shows_the_match_and_unmerge_keeps_the_pair_apart(
     text = cli(home, "identity", "explain", crm.replace("record:crm/", ""))
     assert f"#{match[0]['seq']}" in text and "match with probability" in text and "Date of birth" in text
 
+    preview = json.loads(
+        cli(home, "identity", "unmerge", "--link", str(match[0]["seq"]), "--dry-run", "--json")
+    )
+    assert preview["dry_run"] and len(preview["after"]) == 2
+    assert customers_of(home)[crm] == customers_of(home)[pos]  # nothing changed
     result = json.loads(
         cli(home, "identity", "unmerge", "--link", str(match[0]["seq"]), "--reason", "test", "--json")
     )
@@ -139,6 +144,14 @@ def test_explain_shows_the_match_and_unmerge_keeps_the_pair_apart(
     assert customers_of(home)[crm] != customers_of(home)[pos]
     with_refusal = json.loads(cli(home, "identity", "explain", pos.replace("record:pos/", ""), "--json"))
     assert with_refusal["unmerges"] and with_refusal["unmerges"][0]["reason"] == "test"
+    # Undone: the pair is one customer again, and the ledger keeps both steps.
+    cli(home, "identity", "unmerge", "--undo", str(result["unmerge"]))
+    assert customers_of(home)[crm] == customers_of(home)[pos]
+    # The chain joining two identifiers named by bare record ids: the matched pair's link.
+    chain = json.loads(
+        cli(home, "identity", "explain", crm.split("/")[1], "--with", pos.split("/")[1], "--json")
+    )["path"]
+    assert [{c["a"], c["b"]} for c in chain] == [{crm, pos}]
 
 
 def test_the_review_queue_remembers_decisions(imported: tuple[Home, list[tuple[str, str]]]) -> None:
@@ -150,7 +163,7 @@ def test_the_review_queue_remembers_decisions(imported: tuple[Home, list[tuple[s
     pending: list[dict[str, Any]] = json.loads(cli(home, "identity", "review", "--json"))["pending"]
     assert {(p["a"], p["b"]) for p in pending} >= {tuple(sorted(d)) for d in duplicates[:10]}
     first, second = pending[0], pending[1]
-    assert first["records"][0] and "," in first["records"][0]  # the two records are shown side by side
+    assert first["records"][0]["record_id"] == first["a"] and first["records"][0]["first_name"]  # by field
     decided = json.loads(
         cli(home, "identity", "review", "--accept", str(first["id"]), "--reject", str(second["id"]), "--json")
     )

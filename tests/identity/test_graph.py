@@ -221,3 +221,45 @@ def test_blocked_placeholder_values_are_never_identifiers(tmp_path: Path) -> Non
         nodes = {n for g in partition(db) for n in g}
         assert "email:test@test.com" not in nodes and "user_id:null" not in nodes
         assert frozenset({"user_id:alice", "anonymous_id:a1"}) in partition(db)
+
+
+def test_the_ledger_keeps_a_pair_s_history_and_logs_evidence_against_an_unmerge_once(tmp_path: Path) -> None:
+    with open_store(tmp_path / "s.duckdb") as db:
+        store(
+            db, [("identify", "alice", "tablet", None, None), ("identify", "bob", "tablet", None, None)], []
+        )
+        refused = db.execute("SELECT seq FROM identity_links WHERE status = 'refused'")
+        assert len(refused) == 1
+        with db.transaction():
+            unmerge(db, IdentityRules(), detach="anonymous_id:tablet")
+        store(db, [("identify", "bob", "tablet", None, None)], [])  # now permitted: a new row, history kept
+        rows = db.execute(
+            "SELECT status, reason FROM identity_links WHERE a = 'anonymous_id:tablet' AND b = 'user_id:bob' ORDER BY seq"
+        )
+        assert [r[0] for r in rows] == ["refused", "merged"] and "no longer holds" in rows[1][1]
+        # Alice signs in on the tablet again, twice: refused by the unmerge, and logged once.
+        store(db, [("identify", "alice", "tablet", None, None)], [])
+        store(db, [("identify", "alice", "tablet", None, None)], [])
+        rows = db.execute(
+            "SELECT status, reason FROM identity_links WHERE a = 'anonymous_id:tablet' AND b = 'user_id:alice' ORDER BY seq"
+        )
+        assert [r[0] for r in rows] == ["unmerged", "refused"]
+        assert "limit is 1" in rows[1][1] or "unmerge" in rows[1][1]
+
+
+def test_an_unmerge_can_be_undone(tmp_path: Path) -> None:
+    from touchpoints.identity.ledger import undo_unmerge
+
+    with open_store(tmp_path / "s.duckdb") as db:
+        store(db, [("identify", "alice", "a1", None, "alice@example.com")], [])
+        was = partition(db)
+        seq = db.execute("SELECT seq FROM identity_links WHERE b = 'user_id:alice' AND a LIKE 'email:%'")[0][
+            0
+        ]
+        with db.transaction():
+            result = unmerge(db, IdentityRules(), link=seq)
+        assert len(partition(db)) == 2
+        with db.transaction():
+            undone = undo_unmerge(db, IdentityRules(), result["unmerge"])
+        assert undone["merged"] == 1 and partition(db) == was
+        assert not db.execute("SELECT * FROM identity_separations")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from typing import IO, Any
 
 import click
 
 from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
-from touchpoints.identity.ledger import LedgerError, explain, path, unmerge
+from touchpoints.identity.ledger import LedgerError, explain, path, undo_unmerge, unmerge
 from touchpoints.identity.lookup import candidates, find_customer
 from touchpoints.identity.resolve import ReviewError, decide, explain_match, resolve, reviews
 
@@ -39,6 +40,19 @@ def _cause(link: dict[str, Any]) -> str:
     return str(link["cause"])
 
 
+def _node_in(data: dict[str, Any], ref: str, rules: Any) -> str | None:
+    """The node of an explained customer that ``ref`` names (any form ``find_customer`` takes)."""
+    keys = set(candidates(ref, rules))
+    for i in data["identifiers"]:
+        if (
+            i["node"] in keys
+            or i["node"] == ref.strip()
+            or (i["kind"] == "record" and i["value"] == ref.strip())
+        ):
+            return str(i["node"])
+    return None
+
+
 @identity.command("explain")
 @click.argument("ref")
 @click.option(
@@ -61,14 +75,8 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
             if link["cause"] in ("match", "review"):
                 link["match"] = explain_match(db, link["a"], link["b"])
     if other is not None:
-        start = next(
-            (i["node"] for i in data["identifiers"] if i["node"] in candidates(ref, settings.identity)), None
-        )
-        start = start or data["identifiers"][0]["node"]
-        goal = next(
-            (i["node"] for i in data["identifiers"] if i["node"] in candidates(other, settings.identity)),
-            None,
-        )
+        start = _node_in(data, ref, settings.identity) or data["identifiers"][0]["node"]
+        goal = _node_in(data, other, settings.identity)
         if goal is None:
             raise click.ClickException(f"{other!r} is not one of {customer}'s identifiers")
         data["path"] = path(data, start, goal)
@@ -103,34 +111,64 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
     click.echo("Undo a merge with `touchpoints identity unmerge --link N`.")
 
 
+class _DryRun(Exception):
+    """Raised inside a transaction to roll back what a --dry-run computed."""
+
+
 @identity.command("unmerge")
 @click.option(
     "--link", type=int, default=None, help="The merge to undo: a link number from `identity explain`."
 )
 @click.option(
-    "--detach", default=None, help="An identifier to split off its customer, e.g. device_id:kiosk-3."
+    "--detach", default=None, help="An identifier to split off its customer, e.g. device_id:tablet-3."
+)
+@click.option(
+    "--undo", type=int, default=None, help="Undo unmerge N (as `identity explain` lists it): link again."
 )
 @click.option("--reason", default=None, help="Why, for the ledger.")
+@click.option("--dry-run", is_flag=True, help="Show the customers it would make, and change nothing.")
 @home_option
 @json_option
-def unmerge_cmd(
-    link: int | None, detach: str | None, reason: str | None, home: str | None, as_json: bool
-) -> None:
-    """Split a customer exactly where a merge was wrong. The two sides are never joined again by the same
-    kind of evidence: later links between them are refused and logged."""
+def unmerge_cmd(link: int | None, detach: str | None, undo: int | None, reason: str | None, dry_run: bool,
+                home: str | None, as_json: bool) -> None:  # fmt: skip
+    """Split a customer exactly where a merge was wrong. The two sides are never joined again: later
+    evidence between them is refused and logged, until the unmerge is undone (--undo N).
+
+    For a device many people share (a shop kiosk, a family tablet), add it to [identity] blocked_values
+    instead: detaching it splits it off once, and the next account to sign in on it takes it."""
     settings = settings_for(home)
     with loaded_store(settings) as db:
         try:
             with db.transaction():
-                result = unmerge(db, settings.identity, link=link, detach=detach, reason=reason)
+                if undo is not None:
+                    if link is not None or detach is not None:
+                        raise LedgerError("--undo N stands alone: it lifts unmerge N")
+                    result = undo_unmerge(db, settings.identity, undo)
+                else:
+                    result = unmerge(db, settings.identity, link=link, detach=detach, reason=reason)
+                if dry_run:
+                    raise _DryRun
+        except _DryRun:
+            result["dry_run"] = True
         except LedgerError as exc:
             raise click.ClickException(str(exc)) from exc
     if as_json:
         print_json(result)
         return
-    click.echo(f"unmerge #{result['unmerge']}: {result['customer_id']} split into {len(result['after'])}")
-    for cid, nodes in result["after"].items():
-        click.echo(f"  {cid}: {', '.join(nodes)}")
+    would = "would be " if dry_run else ""
+    if undo is not None:
+        click.echo(f"unmerge #{undo} {would}undone: {result['merged']} links {would}made again; customers now: "
+                   + ", ".join(result["customers"]))  # fmt: skip
+        for refusal in result["refusals"]:
+            click.echo(f"  refused: {refusal['a']} <-> {refusal['b']}: {refusal['reason']}")
+    else:
+        click.echo(
+            f"unmerge #{result['unmerge']}: {result['customer_id']} {would}split into {len(result['after'])}"
+        )
+        for cid, nodes in result["after"].items():
+            click.echo(f"  {cid}: {', '.join(nodes)}")
+    if dry_run:
+        click.echo("Nothing changed (--dry-run).")
 
 
 @identity.command("links")
@@ -148,16 +186,20 @@ def links_cmd(fmt: str, out: IO[str], home: str | None) -> None:
         writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         if writer is not None:
             writer.writerow(columns)
+        written = 0
         for batch in db.batches(
             "SELECT kind, value, source, customer_id FROM identities ORDER BY customer_id, kind, value"
         ):
-            rows = zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
+            rows = list(zip(*(batch.column(c).to_pylist() for c in columns), strict=True))
+            written += len(rows)
             if writer is not None:
                 writer.writerows(rows)
             else:
                 out.writelines(
                     json.dumps(dict(zip(columns, r, strict=True)), ensure_ascii=False) + "\n" for r in rows
                 )
+    if out is not sys.stdout and getattr(out, "name", "-") != "<stdout>":
+        click.echo(f"wrote {written} identifiers and records to {out.name}", err=True)
 
 
 @identity.command("resolve")
@@ -216,30 +258,64 @@ def review_cmd(
                 print_json({"decisions": decisions})
             else:
                 for d in decisions:
-                    click.echo(f"review #{d['review']}: {d['decision']} ({d['a']} ~ {d['b']})")
+                    outcome = ""
+                    if d["decision"] == "accepted" and d["refused"]:
+                        outcome = f": but the rules refused the link ({d['refusals'][0]['reason']})"
+                    elif d["decision"] == "accepted" and not d["merged"]:
+                        outcome = ": already one customer"
+                    click.echo(f"review #{d['review']}: {d['decision']} ({d['a']} ~ {d['b']}){outcome}")
             return
-        pending = reviews(db)
+        waiting = reviews(db)
+        nodes = sorted({n for r in waiting for n in (r["a"], r["b"])})
+        owner = dict(
+            db.execute(
+                f"SELECT node, customer_id FROM identities WHERE node IN ({', '.join('?' for _ in nodes)})",
+                nodes,
+            )
+            if nodes
+            else []
+        )
+        # A pair another link has joined since it was queued needs no decision.
+        pending = [r for r in waiting if owner.get(r["a"]) != owner.get(r["b"])]
+        settled = len(waiting) - len(pending)
         records = _record_details(db, [n for r in pending for n in (r["a"], r["b"])])
     if as_json:
         print_json(
-            {"pending": [r | {"records": [records.get(r["a"]), records.get(r["b"])]} for r in pending]}
+            {
+                "pending": [r | {"records": [records.get(r["a"]), records.get(r["b"])]} for r in pending],
+                "already_one_customer": settled,
+            }
         )
         return
     if not pending:
-        click.echo("No pairs wait for review.")
+        click.echo(
+            "No pairs wait for review."
+            + (f" ({settled} queued pairs are one customer by now.)" if settled else "")
+        )
         return
     for r in pending:
-        click.echo(f"#{r['id']}  probability {r['score']:.3f}")
-        for node in (r["a"], r["b"]):
-            click.echo(f"    {node}: {records.get(node)}")
+        left, right = records.get(r["a"]) or {}, records.get(r["b"]) or {}
+        click.echo(f"#{r['id']}  probability {r['score']:.3f}, match weight {r['weight']:+.2f}")
+        click.echo(f"    {'':<11} {r['a']:<40} {r['b']}")
+        for field in ("first_name", "last_name", "email", "phone", "dob", "address", "postcode", "city"):
+            lv, rv = left.get(field), right.get(field)
+            if lv is None and rv is None:
+                continue
+            mark = " " if lv == rv else "*"
+            click.echo(
+                f"  {mark} {field:<11} {lv if lv is not None else '-'!s:<40} {rv if rv is not None else '-'}"
+            )
+    if settled:
+        click.echo(f"({settled} more queued pairs are one customer by now.)")
     click.echo("Decide with `touchpoints identity review --accept N` or `--reject N`.", err=True)
 
 
-def _record_details(db: Any, nodes: list[str]) -> dict[str, str]:
+def _record_details(db: Any, nodes: list[str]) -> dict[str, dict[str, Any]]:
+    """Each record's latest contact fields, by name."""
     if not nodes:
         return {}
     from touchpoints.identity.resolve import RECORDS_SQL
 
     marks = ", ".join("?" for _ in nodes)
-    rows = db.execute(f"SELECT * FROM ({RECORDS_SQL}) WHERE record_id IN ({marks})", nodes)
-    return {r[0]: ", ".join(str(v) for v in r[2:] if v is not None) for r in rows}
+    table = db.arrow(f"SELECT * FROM ({RECORDS_SQL}) WHERE record_id IN ({marks})", nodes)
+    return {row["record_id"]: row for row in table.to_pylist()}

@@ -288,7 +288,7 @@ def unmerge(
     note = reason or (f"unmerged link #{link}" if link is not None else f"detached {detach}")
     for a, b in pairs:
         db.execute(
-            "UPDATE identity_links SET status = 'unmerged', reason = ? WHERE a = ? AND b = ?",
+            "UPDATE identity_links SET status = 'unmerged', reason = ? WHERE a = ? AND b = ? AND status = 'merged'",
             [f"unmerge #{separation}: {note}", a, b],
         )
     for x in kept:  # links whose outcome the replay changed (a bridge across the new separation)
@@ -313,3 +313,35 @@ def unmerge(
         "after": after,
         "reason": note,
     }
+
+
+def undo_unmerge(db: Backend, rules: IdentityRules, separation: int) -> dict[str, Any]:
+    """Lifts unmerge ``separation`` and links its pairs again (through the rules, as new evidence of cause
+    ``manual``); call in a transaction. The ledger keeps the unmerge and the undo."""
+    from touchpoints.identity.stitch import Evidence, stitch
+
+    pairs = db.execute("SELECT a, b FROM identity_separations WHERE seq = ?", [separation])
+    if not pairs:
+        raise LedgerError(
+            f"no unmerge #{separation}; `touchpoints identity explain ID` lists a customer's unmerges"
+        )
+    db.execute("DELETE FROM identity_separations WHERE seq = ?", [separation])
+    nodes = sorted({n for pair in pairs for n in pair})
+    meta = {
+        n: (k, v, s)
+        for n, k, v, s in db.execute(
+            f"SELECT node, kind, value, source FROM identities WHERE node IN ({', '.join('?' for _ in nodes)})",
+            nodes,
+        )
+    }
+    now = datetime.now(UTC)
+    evidence = [
+        Evidence((meta[a], meta[b]), "manual", f"undo unmerge #{separation}", "manual", now)
+        for a, b in pairs
+        if a in meta and b in meta
+    ]
+    result = stitch(db, evidence, rules)
+    customers = sorted({c for (c,) in db.execute(
+        f"SELECT DISTINCT customer_id FROM identities WHERE node IN ({', '.join('?' for _ in nodes)})", nodes)})  # fmt: skip
+    return {"undone": separation, "merged": result.merged, "refused": result.refused,
+            "refusals": result.refusals, "customers": customers}  # fmt: skip

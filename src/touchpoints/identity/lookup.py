@@ -33,8 +33,8 @@ def find_customer(db: Backend, ref: str, rules: IdentityRules | None = None) -> 
     ref = ref.strip()
     if not ref:
         return None
-    if ref.startswith("cus_"):
-        rows = db.execute("SELECT customer_id FROM identities WHERE customer_id = ? LIMIT 1", [ref])
+    if ref.lower().startswith("cus_"):
+        rows = db.execute("SELECT customer_id FROM identities WHERE customer_id = ? LIMIT 1", [ref.lower()])
         if rows:
             return str(rows[0][0])
     keys = candidates(ref, rules)

@@ -15,6 +15,7 @@ normalises names, e-mails, dates and addresses there, and runs Splink on it:
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import re
 import threading
@@ -168,6 +169,16 @@ def _typo(column: str, label: str = "One typo (Damerau-Levenshtein <= 1)") -> di
     return _level(sql, label)
 
 
+def _long_enough(level: dict[str, Any], column: str) -> dict[str, Any]:
+    """``level``, for values of 5 characters or more on both sides."""
+    cond = f'least(length("{column}_l"), length("{column}_r")) >= 5'
+    return {**level, "sql_condition": f"({level['sql_condition']}) AND {cond}"}
+
+
+def _short(sql: str, column: str) -> str:
+    return f'({sql}) AND least(length("{column}_l"), length("{column}_r")) < 5'
+
+
 def _one_different(column: str, label: str) -> dict[str, Any]:
     """Same length, one position different (a mistyped digit): a Hamming distance, cheap to compute."""
     sql = (
@@ -258,9 +269,15 @@ def _comparisons() -> dict[str, dict[str, Any]]:
                 _exact("first_name_canon", "Same name up to a nickname"),
                 _level(_FIRST_NAME_SHORTENED, "One begins the other (a short form)"),
                 _level(_NAMES_SWAPPED, "First and last names swapped"),
-                _typo("first_name"),
-                _jaro_winkler("first_name", 0.88, "Jaro-Winkler >= 0.88"),
-                _jaro_winkler("first_name", 0.7, "Jaro-Winkler >= 0.7"),
+                # A letter more or less in a short name is often another name (Joe and Jose, Jon and
+                # Jan): short names get a level of their own, whose weight EM learns apart.
+                _long_enough(_typo("first_name"), "first_name"),
+                _level(
+                    _short(_typo("first_name")["sql_condition"], "first_name"),
+                    "One typo in a name of 4 letters or fewer",
+                ),
+                _long_enough(_jaro_winkler("first_name", 0.88, "Jaro-Winkler >= 0.88"), "first_name"),
+                _long_enough(_jaro_winkler("first_name", 0.7, "Jaro-Winkler >= 0.7"), "first_name"),
             ],
             other=_FIRST_NAMES_DIFFER,
         ),
@@ -599,6 +616,10 @@ def _floored_m() -> Iterator[None]:
 
 def _linker(db_api: DuckDBAPI, settings: dict[str, Any]) -> Any:
     from splink import Linker
+
+    # Splink logs a warning for every level EM did not see in a block ("unable to train m value"):
+    # expected with blocks that fix some fields, and a hundred lines of noise on a user's terminal.
+    logging.getLogger("splink").setLevel(logging.ERROR)
 
     table = db_api.register("contacts", table_name="contacts_input")
     return Linker(table, settings, log_level=None)

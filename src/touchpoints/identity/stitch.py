@@ -194,7 +194,8 @@ class Stitcher:
             db.register("_id_edges", pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())}))
             try:
                 known = db.execute(
-                    "SELECT l.a, l.b, l.status FROM identity_links l SEMI JOIN _id_edges e ON l.a = e.a AND l.b = e.b"
+                    "SELECT l.a, l.b, l.status FROM identity_links l SEMI JOIN _id_edges e ON l.a = e.a AND l.b = e.b "
+                    "ORDER BY l.seq"  # the latest row of a pair is its status
                 )
             finally:
                 db.unregister("_id_edges")
@@ -297,25 +298,27 @@ class Stitcher:
             if edge in self.decided:
                 continue
             status = self.known_edges.get(edge)
-            if status is not None and status != "refused":
+            if status == "merged":
                 continue
             self.decided.add(edge)
-            self.link(edge, anchor, other, ev, update=status is not None)
+            self.link(edge, anchor, other, ev, before=status)
 
-    def link(self, edge: tuple[str, str], anchor: str, other: str, ev: Evidence, update: bool) -> None:
+    def link(self, edge: tuple[str, str], anchor: str, other: str, ev: Evidence, before: str | None) -> None:
+        """Decides one link. ``before``: the pair's latest status on record (refused, unmerged), if any. Every
+        decision is a new row, so the ledger keeps the history of a pair (refused, later permitted)."""
         ra, rb = self.find(self.node_customer[anchor]), self.find(self.node_customer[other])
         row: dict[str, Any] = {
             "a": edge[0], "b": edge[1], "cause": ev.cause, "cause_ref": ev.cause_ref, "source": ev.source,
             "at": ev.at, "score": ev.score, "reason": None, "from_node": None, "customer_from": None,
-            "customer_into": None, "update": update,
+            "customer_into": None,
         }  # fmt: skip
         if ra == rb:  # already one customer (another path joined them): nothing to record
             return
         else:
             reason = self.refusal(self.customers[ra], self.customers[rb])
             if reason is not None:
-                if update:
-                    return  # still refused; the first refusal is on record
+                if before == "refused":
+                    return  # still refused: the refusal is on record once, not once per event
                 row["status"], row["reason"] = "refused", reason
                 self.result.refused += 1
                 self.result.refusals.append(
@@ -325,6 +328,8 @@ class Stitcher:
                 survivor, absorbed = self.union(ra, rb)
                 gone = self.customers[absorbed]
                 row["status"] = "merged"
+                if before is not None:
+                    row["reason"] = f"permitted: what made it {before} before no longer holds"
                 row["from_node"] = other if absorbed == rb else anchor
                 row["customer_from"] = gone.id if gone.existing else None
                 row["_into_root"] = survivor
@@ -393,7 +398,7 @@ class Stitcher:
                 )
             finally:
                 db.unregister("_id_relabel")
-        inserts = [row for row in self.links if not row["update"]]
+        inserts = self.links
         now = datetime.now(UTC)
         for row in self.links:
             if "_into_root" in row:
@@ -426,18 +431,6 @@ class Stitcher:
                 )
             finally:
                 db.unregister("_id_links")
-        for row in self.links:
-            if row["update"]:  # a refused link now permitted
-                db.execute(
-                    "UPDATE identity_links SET status = 'merged', reason = 'permitted on ' || ? || ' (refused before)', "
-                    "cause = ?, cause_ref = ?, source = ?, evidence_at = ?, recorded_at = ?, score = ?, from_node = ?, "
-                    "customer_from = ?, customer_into = ? WHERE a = ? AND b = ?",
-                    [
-                        now.isoformat(timespec="seconds"), row["cause"], row["cause_ref"], row["source"],
-                        _EPOCH + timedelta(microseconds=_micros(row["at"])),
-                        now, row["score"], row["from_node"], row["customer_from"], row["customer_into"], row["a"], row["b"],
-                    ],
-                )  # fmt: skip
 
 
 def stitch(db: Backend, evidence: Sequence[Evidence], rules: IdentityRules) -> StitchResult:

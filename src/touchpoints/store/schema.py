@@ -117,7 +117,7 @@ _STEPS: dict[int, list[str]] = {
         """
         CREATE TABLE IF NOT EXISTS identity_links (
             seq BIGINT PRIMARY KEY,
-            a VARCHAR NOT NULL,          -- nodes, a < b; one row per pair (the stitcher sees to it)
+            a VARCHAR NOT NULL,          -- nodes, a < b; a row per decision: a pair's latest row is its status
             b VARCHAR NOT NULL,
             status VARCHAR NOT NULL,     -- merged | refused | unmerged
             cause VARCHAR NOT NULL,      -- event | import | match | review | manual
