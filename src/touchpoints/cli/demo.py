@@ -37,13 +37,15 @@ def demo(customers: int, seed: int, no_serve: bool, host: str, port: int, home: 
     if not settings.is_initialised:
         create_home(settings)
         # The demo world's shops and customers are in Britain: their phone numbers are written "07700 ...".
+        # Its CRM is the system of record: a till sign-up's hurried typing does not overwrite its names.
         config = settings.config_path.read_text(encoding="utf-8")
-        settings.config_path.write_text(
-            config.replace(
-                '# phone_region = "US"', 'phone_region = "GB"  # set by the demo: its world is British'
-            ),
-            encoding="utf-8",
-        )
+        for default, demo_value in (
+            ('# phone_region = "US"', 'phone_region = "GB"  # set by the demo: its world is British'),
+            ('trait_precedence = "latest"', 'trait_precedence = "source_priority"  # set by the demo'),
+            ("source_priority = []", 'source_priority = ["crm"]  # set by the demo'),
+        ):
+            config = config.replace(default, demo_value)
+        settings.config_path.write_text(config, encoding="utf-8")
         settings = settings_for(home, must_exist=False)
     keys = KeyRing(settings.keys_path)
     for record in keys.records():
