@@ -230,6 +230,19 @@ def test_search_by_email_phone_or_name(live: tuple[World, str]) -> None:
     world, url = live
     empty = httpx.get(f"{url}/v1/profiles", headers={"Authorization": f"Bearer {world.home.read_key}"})
     assert empty.status_code == 400 and empty.json()["code"] == "no_criterion"
+    # A name search finds a person; it does not page through the customer base two letters at a time.
+    short = httpx.get(
+        f"{url}/v1/profiles",
+        params={"name": "ja"},
+        headers={"Authorization": f"Bearer {world.home.read_key}"},
+    )
+    assert short.status_code == 400 and "at least 3 letters" in short.json()["message"]
+    whole = httpx.get(
+        f"{url}/v1/profiles",
+        params={"name": "jane"},
+        headers={"Authorization": f"Bearer {world.home.read_key}"},
+    ).json()
+    assert whole["truncated"] is False and whole["limit"] == 50
 
 
 def test_profiles_are_in_the_openapi_schema(live: tuple[World, str]) -> None:

@@ -8,7 +8,7 @@ import click
 
 from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
-from touchpoints.profiles.search import search as search_customers
+from touchpoints.profiles.search import MAX_RESULTS, search_page
 from touchpoints.profiles.timeline import DEFAULT_LIMIT, MAX_LIMIT, BadCursor
 
 NOT_FOUND = 4  # the exit code when no customer matches, so a script can tell it from an error
@@ -78,9 +78,15 @@ def search(email: str | None, phone: str | None, name: str | None, home: str | N
         raise click.UsageError("give at least one of --email, --phone or --name")
     settings = settings_for(home)
     with loaded_store(settings) as db:
-        found = search_customers(db, email=email, phone=phone, name=name, rules=settings.identity)
+        try:
+            found, more = search_page(db, email=email, phone=phone, name=name, rules=settings.identity)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
     if as_json:
         print_json(found)
+    if more:
+        click.echo(f"more than {MAX_RESULTS} customers match; the first {MAX_RESULTS} are shown: narrow the search",
+                   err=True)  # fmt: skip
     for customer in [] if as_json else found:
         known = ", ".join([*customer["emails"], *customer["phones"], *customer["user_ids"]])
         click.echo(f"{customer['customer_id']:<14} {customer['name'] or '(no name)':<28} {known}")

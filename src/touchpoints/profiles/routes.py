@@ -17,7 +17,7 @@ from touchpoints.collector.ingest import error
 from touchpoints.config import Settings
 from touchpoints.privacy.keys import KeyRing
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
-from touchpoints.profiles.search import search
+from touchpoints.profiles.search import MAX_RESULTS, search_page
 from touchpoints.profiles.timeline import DEFAULT_LIMIT, MAX_LIMIT, BadCursor
 from touchpoints.store.backend import StoreBusy
 from touchpoints.store.duckdb import open_store
@@ -112,8 +112,10 @@ PROFILE_SCHEMA: dict[str, Any] = {
 }
 SEARCH_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["customers"],
+    "required": ["customers", "truncated", "limit"],
     "properties": {
+        "truncated": {"type": "boolean", "description": "More customers matched than the limit: narrow it"},
+        "limit": {"type": "integer"},
         "customers": {
             "type": "array",
             "items": {
@@ -126,7 +128,7 @@ SEARCH_SCHEMA: dict[str, Any] = {
                     "user_ids": {"type": "array", "items": {"type": "string"}},
                 },
             },
-        }
+        },
     },
 }
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -200,7 +202,7 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
                 "description": "The matching customers",
                 "content": {"application/json": {"schema": SEARCH_SCHEMA}},
             },
-            400: {"description": "No criterion given", **_ERROR},
+            400: {"description": "No criterion given, or a name shorter than 3 letters", **_ERROR},
             **_AUTH_RESPONSES,
         },
     )
@@ -221,7 +223,9 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
             )
         try:
             with open_store(settings.store_path, wait_seconds=10.0) as db:
-                found = search(db, email=email, phone=phone, name=name, rules=settings.identity)
+                found, more = search_page(db, email=email, phone=phone, name=name, rules=settings.identity)
         except StoreBusy as exc:
             return _error(503, "store_busy", str(exc), {"retry-after": "1"})
-        return _ok({"customers": found})
+        except ValueError as exc:
+            return _error(400, "bad_criterion", str(exc))
+        return _ok({"customers": found, "truncated": more, "limit": MAX_RESULTS})

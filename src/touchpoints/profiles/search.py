@@ -50,7 +50,7 @@ def _by_name(db: Backend, name: str) -> list[str]:
         WITH {_NAMED}
         SELECT c.customer_id FROM named n JOIN event_customers c ON c.message_id = n.message_id
         WHERE {match} AND c.customer_id IS NOT NULL
-        GROUP BY c.customer_id ORDER BY max(n.timestamp) DESC LIMIT {MAX_RESULTS}
+        GROUP BY c.customer_id ORDER BY max(n.timestamp) DESC LIMIT {MAX_RESULTS + 1}
         """,
         words,
     )
@@ -105,6 +105,22 @@ def search(
     rules: IdentityRules | None = None,
 ) -> list[dict[str, Any]]:
     """The customers matching every criterion given (at most ``MAX_RESULTS``), described for a list."""
+    return search_page(db, email=email, phone=phone, name=name, rules=rules)[0]
+
+
+def search_page(
+    db: Backend,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    name: str | None = None,
+    rules: IdentityRules | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """``search``, and whether more than ``MAX_RESULTS`` customers matched (the list is cut: narrow the
+    search). A name needs three letters or more: a name search is for finding a person, not for listing
+    the customer base."""
+    if name is not None and name.strip() and len("".join(name.split())) < 3:
+        raise ValueError("a name search needs at least 3 letters, e.g. name=jan")
     matches: list[list[str]] = []
     if email:
         matches.append(_by_identifier(db, "email", email, rules))
@@ -115,5 +131,5 @@ def search(
     if not matches:
         raise ValueError("search needs an email, a phone or a name")
     first, *rest = matches
-    kept = [cid for cid in first if all(cid in other for other in rest)][:MAX_RESULTS]
-    return describe(db, kept)
+    kept = [cid for cid in first if all(cid in other for other in rest)]
+    return describe(db, kept[:MAX_RESULTS]), len(kept) > MAX_RESULTS
