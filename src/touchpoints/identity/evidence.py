@@ -79,26 +79,29 @@ def read_evidence(db: Backend, relation: str, rules: IdentityRules) -> list[Evid
     normalise = rules.normalise
     n = len(names)
     previous_at = names.index("previous_id")
-    kinds = [(i, name) for i, name in enumerate(names) if name != "previous_id"]
+    # In priority order, so each piece of evidence comes out ranked (what the stitcher links by).
+    kinds = sorted(((rules.rank(name), i, name) for i, name in enumerate(names) if name != "previous_id"))
     for row in db.execute(sql):
         source = row[n + 3]
-        identifiers = []
-        for i, kind in kinds:
+        ranked = []
+        for rank, i, kind in kinds:
             raw = row[i]
             if raw is not None and (value := normalise(kind, raw)) is not None:
-                identifiers.append((kind, value, source))
+                node = f"record:{source}/{value}" if kind == "record" else f"{kind}:{value}"
+                ranked.append((rank, node, kind, value, source))
         raw_previous = row[previous_at]
         previous = normalise("anonymous_id", raw_previous) if raw_previous is not None else None
-        if not identifiers and previous is None:
+        if not ranked and previous is None:
             continue
         evidence.append(
             Evidence(
-                identifiers=tuple(identifiers),
+                identifiers=tuple((r[2], r[3], r[4]) for r in ranked),
                 cause="import" if row[n + 4] else "event",
                 cause_ref=row[n + 1],
                 source=source,
                 at=row[n + 2],
                 previous_id=previous,
+                ranked=ranked,
             )
         )
     return evidence

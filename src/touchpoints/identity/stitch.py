@@ -49,6 +49,8 @@ class Evidence(NamedTuple):
     score: float | None = None
     # For an alias: a previousId whose kind is decided at stitching time (user_id if one is known).
     previous_id: str | None = None
+    # The identifiers as (rank, node, kind, value, source) in rank order, when the reader made them so.
+    ranked: list[tuple[int, str, str, str, str]] | None = None
 
 
 @dataclass
@@ -443,14 +445,17 @@ def stitch(db: Backend, evidence: Sequence[Evidence], rules: IdentityRules) -> S
     rank = stitcher._rank
     prepared = []
     for ev in evidence:
-        seen: set[str] = set()
-        ranked = []
-        for k, v, src in ev.identifiers:
-            key = node_key(k, v, src)
-            if key not in seen:
-                seen.add(key)
-                ranked.append((rank[k], key, k, v, src))
-        ranked.sort()
+        if ev.ranked is not None:
+            ranked = ev.ranked
+        else:
+            seen: set[str] = set()
+            ranked = []
+            for k, v, src in ev.identifiers:
+                key = node_key(k, v, src)
+                if key not in seen:
+                    seen.add(key)
+                    ranked.append((rank[k], key, k, v, src))
+            ranked.sort()
         prepared.append(ranked)
         keys = [r[1] for r in ranked]
         if ev.previous_id is not None:
