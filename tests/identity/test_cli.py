@@ -70,12 +70,14 @@ def write_contacts(folder: Path) -> tuple[Path, Path, list[tuple[str, str]]]:
     return folder / "crm.csv", folder / "pos.csv", duplicates
 
 
-def cli(home: Home, *args: str, ok: bool = True) -> str:
+def cli(home: Home, *args: str, ok: bool = True, code: int | None = None) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "touchpoints", *args, "--home", str(home.path)], capture_output=True, text=True
     )
     if ok:
         assert out.returncode == 0, out.stderr
+    elif code is not None:
+        assert out.returncode == code, out.stderr
     return out.stdout if ok else out.stderr
 
 
@@ -178,5 +180,7 @@ def test_the_review_queue_remembers_decisions(imported: tuple[Home, list[tuple[s
 
 
 def test_an_unknown_identifier_says_what_to_do(home: Home) -> None:
-    err = cli(home, "identity", "explain", "nobody@example.com", ok=False)
+    err = cli(
+        home, "identity", "explain", "nobody@example.com", ok=False, code=4
+    )  # as profiles show: not found
     assert "no customer has 'nobody@example.com'" in err and "identity links" in err

@@ -11,6 +11,7 @@ from typing import IO, Any
 import click
 
 from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
+from touchpoints.cli.profiles import NotFound
 from touchpoints.identity.ledger import LedgerError, explain, path, undo_unmerge, unmerge
 from touchpoints.identity.lookup import candidates, find_customer
 from touchpoints.identity.resolve import ReviewError, decide, explain_match, resolve, reviews
@@ -67,8 +68,9 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
     with loaded_store(settings) as db:
         customer = find_customer(db, ref, settings.identity)
         if customer is None:
-            raise click.ClickException(
-                f"no customer has {ref!r}; list identifiers with `touchpoints identity links`"
+            raise NotFound(
+                f"no customer has {ref!r}; find one with `touchpoints profiles search` or list identifiers "
+                "with `touchpoints identity links`"
             )
         data = explain(db, customer)
         for link in data["links"]:
