@@ -23,7 +23,7 @@ import pytest
 import rudderstack.analytics
 import segment.analytics
 
-from tests.conftest import Home, ServerProcess, stored_events
+from tests.conftest import Home, ServerProcess, stored_events, wait_for_events
 
 pytestmark = pytest.mark.slow
 
@@ -344,3 +344,33 @@ def test_an_sdk_retry_after_a_lost_answer_stores_the_batch_once(
     counts = Counter(event["messageId"] for event in events)
     assert {message_id: counts[message_id] for message_id in ids} == dict.fromkeys(ids, 1)
     assert sorted(e["properties"]["n"] for e in events if e["messageId"] in ids) == list(range(5))
+
+
+@pytest.mark.parametrize("sdk", SDKS)
+def test_an_sdk_s_alias_and_identify_join_one_customer_at_once(
+    sdk: str, server: ServerProcess, home: Home
+) -> None:
+    """A visitor browses anonymously, signs in (identify), and the app aliases an old device id: the
+    store, read the moment the events are queryable, has one customer holding all three ids and their
+    events, and its profile is read with a read key."""
+    import httpx
+
+    run = uuid4().hex[:8]
+    anon, old_device, user = f"anon-{run}", f"device-{run}", f"user-{run}"
+    with sdk_client(sdk, home.write_key, server.url, gzip=True) as (client, errors):
+        client.page(anonymous_id=anon, name="Home")
+        client.track(anonymous_id=old_device, event="Product Viewed")
+        client.identify(user_id=user, anonymous_id=anon, traits={"email": f"{run}@Example.com"})
+        client.alias(previous_id=old_device, user_id=user)
+    assert errors == []
+    wait_for_events(home, 4)
+    response = httpx.get(
+        f"{server.url}/v1/profiles/{run}@example.com", headers={"Authorization": f"Bearer {home.read_key}"}
+    )
+    assert response.status_code == 200, response.text
+    profile = response.json()
+    ids = {(i["kind"], i["value"]) for i in profile["identifiers"]}
+    assert {("user_id", user), ("anonymous_id", anon), ("anonymous_id", old_device)} <= ids
+    assert ("email", f"{run}@example.com") in ids
+    assert len(profile["timeline"]) == 4
+    assert {e["channel"] for e in profile["timeline"]} == {"server"}

@@ -58,7 +58,8 @@ BATCH_BODY: dict[str, Any] = {
     "content": {"application/json": {"schema": BATCH_SCHEMA}},
 }
 
-_ERROR: dict[str, Any] = {
+# The body of every error answer, for OpenAPI: the collector's routes and the read API share it.
+ERROR_RESPONSE: dict[str, Any] = {
     "content": {
         "application/json": {
             "schema": {
@@ -102,10 +103,10 @@ INGEST_RESPONSES: dict[int | str, dict[str, Any]] = {
             }
         },
     },
-    400: {"description": "Malformed JSON, invalid gzip, or a body that is not a batch", **_ERROR},
-    401: {"description": "Missing or wrong write key", **_ERROR},
-    403: {"description": "The key is valid but is not a write key", **_ERROR},
-    413: {"description": "More than 500 KB after decompression, or more than 2,500 events", **_ERROR},
-    415: {"description": "A Content-Encoding other than gzip", **_ERROR},
-    503: {"description": "Events could not be written durably; nothing was stored; retry", **_ERROR},
+    400: {"description": "Malformed JSON, invalid gzip, or a body that is not a batch", **ERROR_RESPONSE},
+    401: {"description": "Missing or wrong write key", **ERROR_RESPONSE},
+    403: {"description": "The key is valid but is not a write key", **ERROR_RESPONSE},
+    413: {"description": "More than 500 KB after decompression, or more than 2,500 events", **ERROR_RESPONSE},
+    415: {"description": "A Content-Encoding other than gzip", **ERROR_RESPONSE},
+    503: {"description": "Events could not be written durably; nothing was stored; retry", **ERROR_RESPONSE},
 }

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse, Response
 
 from touchpoints.collector.ingest import error
+from touchpoints.collector.openapi import ERROR_RESPONSE
 from touchpoints.config import Settings
 from touchpoints.privacy.keys import KeyRing
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
@@ -66,21 +67,7 @@ def _ok(data: Any) -> Response:
 
 
 _OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
-_ERROR: dict[str, Any] = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "success": {"type": "boolean"},
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            }
-        }
-    }
-}
+_ERROR = ERROR_RESPONSE
 _IDENTIFIER: dict[str, Any] = {
     "type": "object",
     "properties": {
