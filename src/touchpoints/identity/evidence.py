@@ -68,7 +68,22 @@ def evidence_sql(relation: str, rules: IdentityRules) -> tuple[str, list[str]]:
         f"SELECT *, json_extract_string(traits, [{tp}]) AS t, json_extract_string(context, [{cp}]) AS c "
         f"FROM {relation})) "
         # An alias is never grouped with another: its previousId's kind depends on what came before it.
-        f"GROUP BY {', '.join(names)}, _alias_seq ORDER BY _first"
+        f"GROUP BY {', '.join(names)}, _alias_seq"
+    )
+    # Evidence the graph already holds whole (each identifier, as sent, is a node, and all of them one
+    # customer's) would change nothing: it is left here, not read into Python. Node values are normal forms
+    # and normalising is idempotent, so a raw value found as a node is exactly what Python would make of it.
+    keys = ", ".join(
+        f"'record:' || _source || '/' || {name}" if name == "record" else f"'{name}:' || {name}"
+        for name in names
+        if name != "previous_id"
+    )
+    sql = (
+        f"WITH g AS ({sql}), "
+        f"k AS (SELECT _first, unnest([{keys}]) AS node FROM g WHERE previous_id IS NULL), "
+        "m AS (SELECT k._first FROM k LEFT JOIN identities i ON i.node = k.node WHERE k.node IS NOT NULL "
+        "GROUP BY k._first HAVING count(i.node) = count(*) AND count(DISTINCT i.customer_id) = 1) "
+        "SELECT * FROM g ANTI JOIN m USING (_first) ORDER BY _first"
     )
     return sql, names
 
