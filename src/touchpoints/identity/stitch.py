@@ -294,7 +294,24 @@ class Stitcher:
                 return
         _, _, ak, av, asrc = ranked[0]
         self.customer_of(anchor, ak, av, asrc, ev)
+        limits = self.rules.limits
         for _, other, ok, ov, osrc in ranked[1:]:
+            if other not in known and ok not in limits:
+                # A new identifier of an unlimited kind joins the anchor's customer: no rule can forbid it.
+                root = self.find(known[anchor])
+                known[other] = root
+                self.new_nodes[other] = (ok, ov, osrc, ev.at, ev.cause_ref)
+                self.customers[root].size += 1
+                self.result.identifiers_added += 1
+                self.result.merged += 1
+                edge = (anchor, other) if anchor < other else (other, anchor)
+                self.decided.add(edge)
+                self.links.append(
+                    {"a": edge[0], "b": edge[1], "cause": ev.cause, "cause_ref": ev.cause_ref, "source": ev.source,
+                     "at": ev.at, "score": ev.score, "reason": None, "from_node": other, "customer_from": None,
+                     "customer_into": None, "status": "merged", "_into_root": root}
+                )  # fmt: skip
+                continue
             self.customer_of(other, ok, ov, osrc, ev)
             edge = (anchor, other) if anchor < other else (other, anchor)
             if edge in self.decided:
