@@ -151,7 +151,8 @@ class Stitcher:
         self.parent: dict[str, str] = {}
         self.known_edges: dict[tuple[str, str], str] = {}
         self.decided: set[tuple[str, str]] = set()
-        self.links: list[dict[str, Any]] = []
+        # Link rows: a, b, status, cause, cause_ref, source, reason, from_node, customer_from, into_root, at, score
+        self.links: list[tuple[Any, ...]] = []
         self.result = StitchResult()
         self._new_count = 0
         self._rank: dict[str, int] = _RankTable(rules)
@@ -266,7 +267,8 @@ class Stitcher:
     def union(self, rx: str, ry: str) -> tuple[str, str]:
         """Merges two roots; returns (survivor, absorbed)."""
         x, y = self.customers[rx], self.customers[ry]
-        if (y.size, -y.order) > (x.size, -x.order):
+        # A customer already on record keeps its id over one this batch made; then the bigger; then the older.
+        if (y.existing, y.size, -y.order) > (x.existing, x.size, -x.order):
             x, y = y, x
         self.parent[y.id] = x.id
         x.size += y.size
@@ -307,9 +309,8 @@ class Stitcher:
                 edge = (anchor, other) if anchor < other else (other, anchor)
                 self.decided.add(edge)
                 self.links.append(
-                    {"a": edge[0], "b": edge[1], "cause": ev.cause, "cause_ref": ev.cause_ref, "source": ev.source,
-                     "at": ev.at, "score": ev.score, "reason": None, "from_node": other, "customer_from": None,
-                     "customer_into": None, "status": "merged", "_into_root": root}
+                    (edge[0], edge[1], "merged", ev.cause, ev.cause_ref, ev.source, None, other, None, root, ev.at,
+                     ev.score)
                 )  # fmt: skip
                 continue
             self.customer_of(other, ok, ov, osrc, ev)
@@ -326,44 +327,40 @@ class Stitcher:
         """Decides one link. ``before``: the pair's latest status on record (refused, unmerged), if any. Every
         decision is a new row, so the ledger keeps the history of a pair (refused, later permitted)."""
         ra, rb = self.find(self.node_customer[anchor]), self.find(self.node_customer[other])
-        row: dict[str, Any] = {
-            "a": edge[0], "b": edge[1], "cause": ev.cause, "cause_ref": ev.cause_ref, "source": ev.source,
-            "at": ev.at, "score": ev.score, "reason": None, "from_node": None, "customer_from": None,
-            "customer_into": None,
-        }  # fmt: skip
         if ra == rb:  # already one customer (another path joined them): nothing to record
             return
-        else:
-            reason = self.refusal(self.customers[ra], self.customers[rb])
-            if reason is not None:
-                if before == "refused":
-                    return  # still refused: the refusal is on record once, not once per event
-                row["status"], row["reason"] = "refused", reason
-                self.result.refused += 1
-                self.result.refusals.append(
-                    {"a": edge[0], "b": edge[1], "reason": reason, "cause_ref": ev.cause_ref}
-                )
-            else:
-                survivor, absorbed = self.union(ra, rb)
-                gone = self.customers[absorbed]
-                row["status"] = "merged"
-                if before is not None:
-                    row["reason"] = f"permitted: what made it {before} before no longer holds"
-                row["from_node"] = other if absorbed == rb else anchor
-                row["customer_from"] = gone.id if gone.existing else None
-                row["_into_root"] = survivor
-                self.result.merged += 1
-                if gone.existing:
-                    self.result.customers_absorbed += 1
-        self.links.append(row)
+        reason = self.refusal(self.customers[ra], self.customers[rb])
+        if reason is not None:
+            if before == "refused":
+                return  # still refused: the refusal is on record once, not once per event
+            self.result.refused += 1
+            self.result.refusals.append(
+                {"a": edge[0], "b": edge[1], "reason": reason, "cause_ref": ev.cause_ref}
+            )
+            self.links.append(
+                (edge[0], edge[1], "refused", ev.cause, ev.cause_ref, ev.source, reason, None, None, None, ev.at,
+                 ev.score)
+            )  # fmt: skip
+            return
+        survivor, absorbed = self.union(ra, rb)
+        gone = self.customers[absorbed]
+        note = f"permitted: what made it {before} before no longer holds" if before is not None else None
+        self.result.merged += 1
+        if gone.existing:
+            self.result.customers_absorbed += 1
+        self.links.append(
+            (edge[0], edge[1], "merged", ev.cause, ev.cause_ref, ev.source, note,
+             other if absorbed == rb else anchor, gone.id if gone.existing else None, survivor, ev.at, ev.score)
+        )  # fmt: skip
 
     # -- writing --------------------------------------------------------------------------------------
     def write(self) -> None:
         db = self.db
         # Final ids: a persisted root keeps its id; a new root gets the next number, in creation order.
+        customers = self.customers
         new_roots = sorted(
-            {self.find(c) for c in self.customers if not self.customers[self.find(c)].existing},
-            key=lambda r: self.customers[r].order,
+            {c for c, v in customers.items() if not v.existing and c not in self.parent},
+            key=lambda r: customers[r].order,
         )
         final: dict[str, str] = {}
         if new_roots:
@@ -417,28 +414,17 @@ class Stitcher:
                 )
             finally:
                 db.unregister("_id_relabel")
-        inserts = self.links
         now = datetime.now(UTC)
-        for row in self.links:
-            if "_into_root" in row:
-                row["customer_into"] = final_id(row["_into_root"])
-        if inserts:
-            columns = (
-                "a",
-                "b",
-                "status",
-                "cause",
-                "cause_ref",
-                "source",
-                "reason",
-                "from_node",
-                "customer_from",
-                "customer_into",
-            )
-            arrays: dict[str, pa.Array] = {c: pa.array([r[c] for r in inserts], pa.string()) for c in columns}
-            arrays["ev_at"] = pa.array([_micros(r["at"]) for r in inserts], _UTC_US)
-            arrays["score"] = pa.array([r["score"] for r in inserts], pa.float64())
-            arrays["_n"] = pa.array(range(len(inserts)), pa.int64())
+        if self.links:
+            (a, b, status, cause, cause_ref, source, reason, from_node, customer_from, into_root, at,
+             score) = zip(*self.links, strict=True)  # fmt: skip
+            strings = {"a": a, "b": b, "status": status, "cause": cause, "cause_ref": cause_ref, "source": source,
+                       "reason": reason, "from_node": from_node, "customer_from": customer_from,
+                       "customer_into": [final_id(r) if r is not None else None for r in into_root]}  # fmt: skip
+            arrays: dict[str, pa.Array] = {c: pa.array(v, pa.string()) for c, v in strings.items()}
+            arrays["ev_at"] = pa.array([_micros(t) for t in at], _UTC_US)
+            arrays["score"] = pa.array(score, pa.float64())
+            arrays["_n"] = pa.array(range(len(self.links)), pa.int64())
             db.register("_id_links", pa.table(arrays))
             try:
                 db.execute(
