@@ -74,9 +74,7 @@ def explain(db: Backend, customer_id: str) -> dict[str, Any]:
         raise LedgerError(f"no customer {customer_id}; find one with `touchpoints identity links`")
     nodes = [str(i["node"]) for i in ids]
     marks = ", ".join("?" for _ in nodes)
-    inside = _links(
-        db, f"a IN ({marks}) AND b IN ({marks}) AND status IN ('merged', 'linked')", nodes + nodes
-    )
+    inside = _links(db, f"a IN ({marks}) AND b IN ({marks}) AND status = 'merged'", nodes + nodes)
     refused = _links(
         db, f"(a IN ({marks}) OR b IN ({marks})) AND status IN ('refused', 'unmerged')", nodes + nodes
     )
@@ -218,7 +216,7 @@ def unmerge(
         if not rows:
             raise LedgerError(f"no link #{link}; `touchpoints identity explain ID` lists a customer's links")
         undone = rows[0]
-        if undone["status"] not in ("merged", "linked"):
+        if undone["status"] != "merged":
             raise LedgerError(f"link #{link} is {undone['status']}, so there is nothing to unmerge")
         pairs = [(str(undone["a"]), str(undone["b"]))]
         owner = db.execute("SELECT customer_id FROM identities WHERE node = ?", [undone["a"]])[0][0]
@@ -226,7 +224,7 @@ def unmerge(
         assert detach is not None
         node = _node_of(db, detach, rules)
         owner = db.execute("SELECT customer_id FROM identities WHERE node = ?", [node])[0][0]
-        neighbours = _links(db, "(a = ? OR b = ?) AND status IN ('merged', 'linked')", [node, node])
+        neighbours = _links(db, "(a = ? OR b = ?) AND status = 'merged'", [node, node])
         pairs = [(str(x["a"]), str(x["b"])) for x in neighbours]
         pairs = [(a, b) for a, b in pairs if a != b]
         if not pairs:
@@ -235,7 +233,7 @@ def unmerge(
     marks = ", ".join("?" for _ in before)
     links = _links(
         db,
-        f"a IN ({marks}) AND b IN ({marks}) AND status IN ('merged', 'linked', 'refused')",
+        f"a IN ({marks}) AND b IN ({marks}) AND status IN ('merged', 'refused')",
         before + before,
     )
     separation = int(db.execute("SELECT coalesce(max(seq), 0) + 1 FROM identity_separations")[0][0])
@@ -296,7 +294,7 @@ def unmerge(
         if outcome is None and x["status"] == "refused":
             db.execute("UPDATE identity_links SET status = 'merged', reason = ? WHERE seq = ?",
                        [f"permitted after unmerge #{separation}", x["seq"]])  # fmt: skip
-        elif outcome and x["status"] in ("merged", "linked"):
+        elif outcome and x["status"] == "merged":
             db.execute(
                 "UPDATE identity_links SET status = 'refused', reason = ? WHERE seq = ?", [outcome, x["seq"]]
             )

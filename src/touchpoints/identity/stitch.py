@@ -57,29 +57,15 @@ class Evidence(NamedTuple):
 class StitchResult:
     identifiers_added: int = 0
     merged: int = 0
-    linked: int = 0
     refused: int = 0
     customers_created: int = 0
     customers_absorbed: int = 0
     refusals: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, other: StitchResult) -> None:
-        for name in (
-            "identifiers_added",
-            "merged",
-            "linked",
-            "refused",
-            "customers_created",
-            "customers_absorbed",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.refusals.extend(other.refusals)
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "identifiers_added": self.identifiers_added,
             "merged": self.merged,
-            "linked": self.linked,
             "refused": self.refused,
             "customers_created": self.customers_created,
             "customers_absorbed": self.customers_absorbed,
