@@ -108,6 +108,10 @@ class Settings:
         return self.home / "links.json"
 
     @property
+    def audit_path(self) -> Path:
+        return self.home / "audit.jsonl"
+
+    @property
     def config_path(self) -> Path:
         return self.home / CONFIG_FILE
 

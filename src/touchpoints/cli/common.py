@@ -75,3 +75,10 @@ def loaded_store(settings: Settings) -> Iterator[DuckDBBackend]:
             yield db
     except StoreBusy as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def audit(settings: Settings, action: str, subject: str | None = None, **details: Any) -> None:
+    """Writes a command's access to personal data to the home's audit log, as the user running it."""
+    from touchpoints.privacy.audit import AuditLog, cli_actor
+
+    AuditLog(settings.audit_path).append(cli_actor(), action, subject, via="cli", **details)

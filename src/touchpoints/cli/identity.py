@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import click
 
-from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
+from touchpoints.cli.common import audit, home_option, json_option, loaded_store, print_json, settings_for
 from touchpoints.cli.profiles import NotFound
 from touchpoints.identity.ledger import LedgerError, explain, path, undo_unmerge, unmerge
 from touchpoints.identity.lookup import candidates, find_customer
@@ -73,6 +73,7 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
                 "with `touchpoints identity links`"
             )
         data = explain(db, customer)
+        audit(settings, "identity.explain", customer)
         for link in data["links"]:
             if link["cause"] in ("match", "review"):
                 link["match"] = explain_match(db, link["a"], link["b"])
@@ -154,6 +155,12 @@ def unmerge_cmd(link: int | None, detach: str | None, undo: int | None, reason: 
             result["dry_run"] = True
         except LedgerError as exc:
             raise click.ClickException(str(exc)) from exc
+    if not dry_run:
+        if undo is not None:
+            audit(settings, "identity.unmerge_undone", None, unmerge=undo, customers=result["customers"])
+        else:
+            audit(settings, "identity.unmerge", result["customer_id"], unmerge=result["unmerge"], link=link,
+                  detach=detach, reason=reason, after=sorted(result["after"]))  # fmt: skip
     if as_json:
         print_json(result)
         return
@@ -256,6 +263,10 @@ def review_cmd(
                         decisions.append(decide(db, settings.identity, rid, False, note))
             except ReviewError as exc:
                 raise click.ClickException(str(exc)) from exc
+            for d in decisions:
+                audit(
+                    settings, f"identity.review_{d['decision']}", None, review=d["review"], merged=d["merged"]
+                )
             if as_json:
                 print_json({"decisions": decisions})
             else:

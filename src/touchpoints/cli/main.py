@@ -14,6 +14,7 @@ from touchpoints.cli.imports import import_file
 from touchpoints.cli.init import init
 from touchpoints.cli.keys import keys
 from touchpoints.cli.links import links
+from touchpoints.cli.privacy import privacy
 from touchpoints.cli.profiles import profiles
 from touchpoints.cli.quarantine import quarantine
 from touchpoints.cli.serve import serve
@@ -26,5 +27,5 @@ def cli() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-for command in (init, serve, keys, links, events, import_file, quarantine, identity, profiles, demo):
+for command in (init, serve, keys, links, events, import_file, quarantine, identity, profiles, privacy, demo):
     cli.add_command(command)

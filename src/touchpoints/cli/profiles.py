@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from touchpoints.cli.common import home_option, json_option, loaded_store, print_json, settings_for
+from touchpoints.cli.common import audit, home_option, json_option, loaded_store, print_json, settings_for
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
 from touchpoints.profiles.search import MAX_RESULTS, search_page
 from touchpoints.profiles.timeline import DEFAULT_LIMIT, MAX_LIMIT, BadCursor
@@ -60,6 +60,7 @@ def show(ref: str, limit: int, before: str | None, home: str | None, as_json: bo
             f"no customer has the identifier {ref!r}; find one with `touchpoints profiles search "
             "--email/--phone/--name`, or see how identifiers link with `touchpoints identity links`"
         )
+    audit(settings, "profile.read", found["customer_id"], timeline=limit)
     if as_json:
         print_json(found)
     else:
@@ -82,6 +83,8 @@ def search(email: str | None, phone: str | None, name: str | None, home: str | N
             found, more = search_page(db, email=email, phone=phone, name=name, rules=settings.identity)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from exc
+    criteria = [k for k, v in (("email", email), ("phone", phone), ("name", name)) if v and v.strip()]
+    audit(settings, "profile.search", None, criteria=criteria, customers=[c["customer_id"] for c in found])
     if as_json:
         print_json(found)
     if more:

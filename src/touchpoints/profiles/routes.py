@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from touchpoints.collector.ingest import error
 from touchpoints.collector.openapi import ERROR_RESPONSE
 from touchpoints.config import Settings
+from touchpoints.privacy.audit import AuditLog
 from touchpoints.privacy.keys import KeyRing
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
 from touchpoints.profiles.search import MAX_RESULTS, search_page
@@ -38,6 +39,12 @@ _bearer = HTTPBearer(
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     answer = error(status, code, message, {**_NO_STORE, **(headers or {})})
     return Response(answer.body, answer.status, answer.headers, media_type="application/json")
+
+
+def _actor(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The audit log's name for the key that passed ``check_read_key``."""
+    record = keys.verify(credentials.credentials) if credentials is not None else None
+    return f"key:{record.id}:{record.name}" if record is not None else "key:unknown"
 
 
 def check_read_key(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> Response | None:
@@ -126,8 +133,9 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
-    """Mounts the profile read API on ``app``."""
+    """Mounts the profile read API on ``app``. Every read and search is written to the audit log."""
     precedence = TraitPrecedence.from_settings(settings)
+    audit = AuditLog(settings.audit_path)
 
     @app.get(
         "/v1/profiles/{ref:path}",
@@ -158,6 +166,7 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
         refused = check_read_key(keys, credentials)
         if refused is not None:
             return refused
+        reader = _actor(keys, credentials)
         try:
             with open_store(settings.store_path, wait_seconds=10.0) as db:
                 customer_id = resolve(db, ref, settings.identity)
@@ -177,6 +186,7 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
                 f"no customer has the identifier {ref[:200]!r}; search with GET /v1/profiles?email=...|phone=..."
                 "|name=..., or see how identifiers link with `touchpoints identity links`",
             )
+        audit.append(reader, "profile.read", found["customer_id"], via="api", timeline=timeline)
         return _ok(found)
 
     @app.get(
@@ -204,6 +214,7 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
         refused = check_read_key(keys, credentials)
         if refused is not None:
             return refused
+        reader = _actor(keys, credentials)
         if not any(v and v.strip() for v in (email, phone, name)):
             return _error(
                 400, "no_criterion", "give at least one of email, phone or name, e.g. ?email=a@b.example"
@@ -215,4 +226,8 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
             return _error(503, "store_busy", str(exc), {"retry-after": "1"})
         except ValueError as exc:
             return _error(400, "bad_criterion", str(exc))
+        # What was searched for is personal data itself: the log keeps which criteria, and who was shown.
+        criteria = [k for k, v in (("email", email), ("phone", phone), ("name", name)) if v and v.strip()]
+        audit.append(reader, "profile.search", None, via="api", criteria=criteria,
+                     customers=[c["customer_id"] for c in found])  # fmt: skip
         return _ok({"customers": found, "truncated": more, "limit": MAX_RESULTS})
