@@ -14,7 +14,15 @@ from touchpoints.cli.common import audit, home_option, json_option, loaded_store
 from touchpoints.cli.profiles import NotFound
 from touchpoints.identity.ledger import LedgerError, explain, path, undo_unmerge, unmerge
 from touchpoints.identity.lookup import candidates, find_customer
-from touchpoints.identity.resolve import ReviewError, decide, explain_match, resolve, reviews
+from touchpoints.identity.resolve import (
+    ReviewError,
+    contact_records,
+    decide,
+    explain_match,
+    resolve,
+    reviews,
+    stored_model,
+)
 
 
 @click.group()
@@ -74,9 +82,10 @@ def explain_cmd(ref: str, other: str | None, home: str | None, as_json: bool) ->
             )
         data = explain(db, customer)
         audit(settings, "identity.explain", customer)
-        for link in data["links"]:
-            if link["cause"] in ("match", "review"):
-                link["match"] = explain_match(db, link["a"], link["b"])
+        matched = [link for link in data["links"] if link["cause"] in ("match", "review")]
+        model = stored_model(db) if matched else None
+        for link in matched:
+            link["match"] = explain_match(db, link["a"], link["b"], model)
     if other is not None:
         start = _node_in(data, ref, settings.identity) or data["identifiers"][0]["node"]
         goal = _node_in(data, other, settings.identity)
@@ -325,10 +334,4 @@ def review_cmd(
 
 def _record_details(db: Any, nodes: list[str]) -> dict[str, dict[str, Any]]:
     """Each record's latest contact fields, by name."""
-    if not nodes:
-        return {}
-    from touchpoints.identity.resolve import RECORDS_SQL
-
-    marks = ", ".join("?" for _ in nodes)
-    table = db.arrow(f"SELECT * FROM ({RECORDS_SQL}) WHERE record_id IN ({marks})", nodes)
-    return {row["record_id"]: row for row in table.to_pylist()}
+    return {row["record_id"]: row for row in contact_records(db, nodes).to_pylist()}

@@ -263,15 +263,16 @@ def unmerge(
     else:
         keep = max((p for p in parts if node not in p), key=len)
         back, old = None, None
-    assigned: dict[str, str] = {}
-    if old is not None and not db.execute("SELECT 1 FROM identities WHERE customer_id = ? LIMIT 1", [old]):
-        assert back is not None
-        assigned[old] = ""
+    # The absorbed side's old id, unless another customer has it by now.
+    restore = old is not None and not db.execute(
+        "SELECT 1 FROM identities WHERE customer_id = ? LIMIT 1", [old]
+    )
     after: dict[str, list[str]] = {}
     for p in sorted(parts, key=lambda p: min(p)):
         if p is keep:
             cid = owner
-        elif p is back and old in assigned:
+        elif p is back and restore:
+            assert old is not None
             cid = old
         else:
             cid = format_customer(int(db.execute("SELECT nextval('customer_seq')")[0][0]))

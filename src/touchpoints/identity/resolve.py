@@ -11,6 +11,7 @@ are left alone, and a pair a reviewer rejected is never queued or merged by matc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,25 +36,32 @@ SELECT i.node AS record_id, i.source,
 FROM identities i
 JOIN events e ON e.source = i.source AND e.context->>'$.import.kind' = 'contacts'
     AND e.context->>'$.import.record' = i.value
-WHERE i.kind = 'record'
+WHERE i.kind = 'record'{only}
 GROUP BY i.node, i.source
 ORDER BY i.node
 """
 
 
-def contact_records(db: Backend) -> pa.Table:
-    return db.arrow(RECORDS_SQL)
+def contact_records(db: Backend, nodes: Sequence[str] | None = None) -> pa.Table:
+    """Every record's latest contact fields, or only those of ``nodes`` (filtered before the grouping, so
+    a few records cost a few lookups, not a pass over every record)."""
+    if nodes is None:
+        return db.arrow(RECORDS_SQL.format(only=""))
+    if not nodes:
+        return db.arrow(RECORDS_SQL.format(only=" AND false"))
+    only = f" AND i.node IN ({', '.join('?' for _ in nodes)})"
+    return db.arrow(RECORDS_SQL.format(only=only), list(nodes))
 
 
-def explain_match(db: Backend, a: str, b: str) -> dict[str, Any] | None:
-    """Why the stored model scores records ``a`` and ``b`` as it does (per comparison), or None without a
-    model or when either record is gone."""
+def explain_match(db: Backend, a: str, b: str, model: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Why the ``model`` (by default the stored one) scores records ``a`` and ``b`` as it does (per
+    comparison), or None without a model or when either record is gone."""
     from touchpoints.identity import matching
 
-    model = stored_model(db)
+    model = model or stored_model(db)
     if model is None:
         return None
-    pair = db.arrow(f"SELECT * FROM ({RECORDS_SQL}) WHERE record_id IN (?, ?)", [a, b])
+    pair = contact_records(db, [a, b])
     if pair.num_rows != 2:
         return None
     return matching.explain(pair, model, a, b)
@@ -89,26 +97,18 @@ def resolve(db: Backend, rules: IdentityRules, *, retrain: bool = False, seed: i
     ids = pairs.column("record_id_l").to_pylist(), pairs.column("record_id_r").to_pylist()
     probability = pairs.column("match_probability").to_pylist()
     weight = pairs.column("match_weight").to_pylist()
-    nodes = {n for side in ids for n in side}
-    customer = dict(
+    nodes = sorted({n for side in ids for n in side})
+    rows = (
         db.execute(
-            f"SELECT node, customer_id FROM identities WHERE node IN ({', '.join('?' for _ in nodes)})",
-            sorted(nodes),
+            f"SELECT node, customer_id, kind, value, source FROM identities WHERE node IN "
+            f"({', '.join('?' for _ in nodes)})",
+            nodes,
         )
         if nodes
         else []
     )
-    meta = dict(
-        (n, (k, v, s))
-        for n, k, v, s in (
-            db.execute(
-                f"SELECT node, kind, value, source FROM identities WHERE node IN ({', '.join('?' for _ in nodes)})",
-                sorted(nodes),
-            )
-            if nodes
-            else []
-        )
-    )
+    customer = {n: c for n, c, _, _, _ in rows}
+    meta = {n: (k, v, s) for n, _, k, v, s in rows}
     decided = {(a, b): status for a, b, status in db.execute("SELECT a, b, status FROM identity_reviews")}
     undone = {(a, b) for a, b in db.execute("SELECT a, b FROM identity_links WHERE status = 'unmerged'")}
     now = datetime.now(UTC)

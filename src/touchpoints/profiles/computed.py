@@ -17,8 +17,7 @@ from typing import Any
 
 from touchpoints.profiles.events import CUSTOMER_EVENTS, CustomerEvents
 from touchpoints.store.backend import Backend
-
-_ISO = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+from touchpoints.store.export import ISO_TIME as _ISO
 
 _LATEST = "timestamp DESC, received_at DESC, message_id DESC"
 

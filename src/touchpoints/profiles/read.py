@@ -15,8 +15,7 @@ from touchpoints.profiles.events import CustomerEvents
 from touchpoints.profiles.timeline import DEFAULT_LIMIT, read_timeline
 from touchpoints.profiles.traits import read_traits
 from touchpoints.store.backend import Backend
-
-_ISO = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+from touchpoints.store.export import ISO_TIME as _ISO
 
 
 @dataclass(frozen=True)

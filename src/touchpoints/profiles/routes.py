@@ -17,7 +17,7 @@ from touchpoints.collector.ingest import error
 from touchpoints.collector.openapi import ERROR_RESPONSE
 from touchpoints.config import Settings
 from touchpoints.privacy.audit import AuditLog
-from touchpoints.privacy.keys import KeyRing
+from touchpoints.privacy.keys import KeyRecord, KeyRing
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
 from touchpoints.profiles.search import MAX_RESULTS, search_page
 from touchpoints.profiles.timeline import DEFAULT_LIMIT, MAX_LIMIT, BadCursor
@@ -41,14 +41,8 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return Response(answer.body, answer.status, answer.headers, media_type="application/json")
 
 
-def _actor(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> str:
-    """The audit log's name for the key that passed ``check_read_key``."""
-    record = keys.verify(credentials.credentials) if credentials is not None else None
-    return f"key:{record.id}:{record.name}" if record is not None else "key:unknown"
-
-
-def check_read_key(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> Response | None:
-    """None when the bearer key may read; else the 401 or 403 answer that says why not."""
+def check_read_key(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> KeyRecord | Response:
+    """The bearer key's record when it may read; else the 401 or 403 answer that says why not."""
     if credentials is None or not credentials.credentials:
         return _error(
             401,
@@ -66,7 +60,7 @@ def check_read_key(keys: KeyRing, credentials: HTTPAuthorizationCredentials | No
             f"key {record.name!r} is a {record.role} key, which may only send events; reading profiles needs "
             f"a read or admin key ({_CREATE})",
         )
-    return None
+    return record
 
 
 def _ok(data: Any) -> Response:
@@ -163,10 +157,10 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
             str | None, Query(description="`next_before` of the previous page, or an ISO-8601 time")
         ] = None,
     ) -> Response:
-        refused = check_read_key(keys, credentials)
-        if refused is not None:
-            return refused
-        reader = _actor(keys, credentials)
+        key = check_read_key(keys, credentials)
+        if isinstance(key, Response):
+            return key
+        reader = f"key:{key.id}:{key.name}"
         try:
             with open_store(settings.store_path, wait_seconds=10.0) as db:
                 customer_id = resolve(db, ref, settings.identity)
@@ -211,10 +205,10 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
             str | None, Query(description="Words of a name; each must appear, ignoring case")
         ] = None,
     ) -> Response:
-        refused = check_read_key(keys, credentials)
-        if refused is not None:
-            return refused
-        reader = _actor(keys, credentials)
+        key = check_read_key(keys, credentials)
+        if isinstance(key, Response):
+            return key
+        reader = f"key:{key.id}:{key.name}"
         if not any(v and v.strip() for v in (email, phone, name)):
             return _error(
                 400, "no_criterion", "give at least one of email, phone or name, e.g. ?email=a@b.example"

@@ -16,10 +16,10 @@ from typing import Any
 
 from touchpoints.profiles.events import CUSTOMER_EVENTS, CustomerEvents
 from touchpoints.store.backend import Backend
+from touchpoints.store.export import ISO_TIME as _ISO
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_ISO = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
 class BadCursor(ValueError):

@@ -15,10 +15,10 @@ from typing import Any
 
 from touchpoints.profiles.events import CUSTOMER_EVENTS, CustomerEvents
 from touchpoints.store.backend import Backend
+from touchpoints.store.export import ISO_TIME as _ISO
 
 MAX_OTHER_VALUES = 10
 
-_ISO = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 # Leaves of a JSON object: not objects, not inside an array (an array is one value), not null or "".
 _LEAF = "t.type NOT IN ('OBJECT', 'NULL') AND t.fullkey NOT LIKE '%[%' AND t.value::VARCHAR <> '\"\"'"

@@ -31,7 +31,8 @@ WHERE (?::TIMESTAMPTZ IS NULL OR timestamp >= ?::TIMESTAMPTZ)
   AND (?::TIMESTAMPTZ IS NULL OR timestamp < ?::TIMESTAMPTZ)
 ORDER BY events.timestamp, message_id
 """
-_ISO = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+# SQL writing a TIMESTAMPTZ as every Touchpoints output writes times: 2026-10-25T10:48:20.000000Z.
+ISO_TIME = "strftime({}, '%Y-%m-%dT%H:%M:%S.%fZ')"
 
 
 def _select(flags: str, native_times: bool = False) -> str:
@@ -39,7 +40,7 @@ def _select(flags: str, native_times: bool = False) -> str:
     if native_times:
         return _SELECT.format(flags=flags, timestamp="events.timestamp", received_at="events.received_at")
     return _SELECT.format(
-        flags=flags, timestamp=_ISO.format("events.timestamp"), received_at=_ISO.format("received_at")
+        flags=flags, timestamp=ISO_TIME.format("events.timestamp"), received_at=ISO_TIME.format("received_at")
     )
 
 
