@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from touchpoints.identity.rules import DEFAULT_BLOCKED, KINDS, IdentityRules
+from touchpoints.privacy.consent import (
+    DEFAULT_CATEGORIES,
+    DEFAULT_MODES,
+    MODES,
+    WITHOUT_CONSENT,
+    PrivacyPolicy,
+)
+from touchpoints.privacy.retention import DEFAULT_EVENTS, DEFAULT_TYPES, TTL, RetentionPolicy, parse_ttl
 
 DEFAULT_HOME = ".touchpoints"
 CONFIG_FILE = "config.toml"
@@ -35,11 +43,24 @@ future_tolerance_hours = 23
 # enough for country and city, not for the household. Set to false to keep whole addresses.
 truncate_ip = true
 
+[api]
+# Rate limits per key: a key may send a burst of requests at once, then so many a second; over that it is
+# answered 429 with Retry-After (the SDKs wait and send again, so no event is lost). 0 turns a limit off.
+# Ingest, per write key (one write key serves every browser of a web site, hence generous):
+ingest_requests_per_second = 1000
+ingest_burst = 2000
+# The read and admin APIs (Authorization: Bearer), per read or admin key: enough for a support tool,
+# too few to page through the customer base.
+read_requests_per_second = 20
+read_burst = 40
+
 [loader]
 # How often the loader moves spooled events into the store, in seconds.
 interval_seconds = 0.2
 # The spool starts a new segment file after this many bytes; loaded segments are deleted.
 segment_bytes = 67108864
+# ... or after this many seconds, so loaded events do not linger in the spool of a quiet site.
+segment_seconds = 3600
 
 [profiles]
 # Which value of a trait a profile shows when sources disagree: "latest" (the most recent wins), or
@@ -65,6 +86,46 @@ custom_identifiers = []
 # queue pairs at or above review_threshold for `touchpoints identity review`.
 match_threshold = 0.99
 review_threshold = 0.8
+
+[privacy]
+# Per purpose, "opt_in" (processed only after the person granted it) or "opt_out" (processed until they
+# deny it). In the EU, set analytics and personalisation to "opt_in" too. Add purposes of your own here,
+# e.g. research = "opt_in"; every export or audience names the purpose it serves.
+modes = { analytics = "opt_out", marketing = "opt_in", personalisation = "opt_out", sale_sharing = "opt_out" }
+# Events that analytics consent does not allow: "anonymise" (stored with no identifier, trait, IP or
+# device id: they still count) or "drop" (not stored).
+without_consent = "anonymise"
+# Your consent manager's category names and the purpose each means, added to the built-in ones
+# (Advertising -> marketing, Statistics -> analytics, Functional -> personalisation, ...).
+categories = {}
+
+[retention]
+# How long events are kept: "30 days", "2 weeks", "25 months", "5 years"; 0 or "forever" keeps for ever.
+# The most specific rule wins: [retention.events] (a track event's name), then [retention.sources] (a write
+# key's name or an import's --source), then [retention.types], then default. An event's age runs from its
+# timestamp. `touchpoints privacy retention --dry-run` shows what would go.
+# Page and screen views and every event no rule names: 25 months (the CNIL's audience-measurement limit).
+default = "25 months"
+# Quarantined items (refused events, with their raw payload), counted from when they arrived.
+quarantine = "30 days"
+# true: the server applies these rules when it starts and about once a day (recommended in production).
+# Off by default so that history you import (years of orders, a reference data set) is never deleted by
+# surprise: run `touchpoints privacy retention --dry-run` first, then switch it on.
+automatic = false
+
+[retention.types]
+# identify, group and alias carry the profile (traits, identifiers): kept until the customer is erased.
+identify = "forever"
+group = "forever"
+alias = "forever"
+
+[retention.events]
+# Orders: lifetime-value models and cohorts need years of purchases.
+"Order Completed" = "5 years"
+"Order Refunded" = "5 years"
+
+[retention.sources]
+# e.g. census = "12 months"
 """
 
 
@@ -84,11 +145,18 @@ class Settings:
     max_batch_events: int = 2500
     future_tolerance_hours: float = 23.0
     truncate_ip: bool = True
+    ingest_requests_per_second: float = 1000.0
+    ingest_burst: int = 2000
+    read_requests_per_second: float = 20.0
+    read_burst: int = 40
     loader_interval_seconds: float = 0.2
     spool_segment_bytes: int = 64 * 1024 * 1024
+    spool_segment_seconds: float = 3600.0
     trait_precedence: str = "latest"
     source_priority: tuple[str, ...] = ()
     identity: IdentityRules = field(default_factory=IdentityRules)
+    privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -137,7 +205,17 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "future_tolerance_hours": "future_tolerance_hours",
         "truncate_ip": "truncate_ip",
     },
-    "loader": {"interval_seconds": "loader_interval_seconds", "segment_bytes": "spool_segment_bytes"},
+    "api": {
+        "ingest_requests_per_second": "ingest_requests_per_second",
+        "ingest_burst": "ingest_burst",
+        "read_requests_per_second": "read_requests_per_second",
+        "read_burst": "read_burst",
+    },
+    "loader": {
+        "interval_seconds": "loader_interval_seconds",
+        "segment_bytes": "spool_segment_bytes",
+        "segment_seconds": "spool_segment_seconds",
+    },
     "profiles": {"trait_precedence": "trait_precedence", "source_priority": "source_priority"},
 }
 
@@ -159,13 +237,19 @@ def load_settings(home: Path) -> Settings:
     changes: dict[str, Any] = {}
     types = {f.name: f.type for f in fields(Settings)}
     for section, values in data.items():
+        if section == "retention" and isinstance(values, dict):
+            changes["retention"] = _retention_policy(path, values)
+            continue
+        if section == "privacy" and isinstance(values, dict):
+            changes["privacy"] = _privacy_policy(path, values)
+            continue
         if section == "identity" and isinstance(values, dict):
             changes["identity"] = _identity_rules(path, values)
             continue
         known = _SECTIONS.get(section)
         if known is None or not isinstance(values, dict):
             raise ConfigError(
-                f"{path}: unknown section [{section}]; known: {', '.join([*_SECTIONS, 'identity'])}"
+                f"{path}: unknown section [{section}]; known: {', '.join([*_SECTIONS, 'identity', 'privacy', 'retention'])}"
             )
         for key, value in values.items():
             attr = known.get(key)
@@ -174,6 +258,8 @@ def load_settings(home: Path) -> Settings:
             changes[attr] = _coerce(path, f"{section}.{key}", str(types[attr]), value)
     settings = replace(settings, **changes)
     _check_profiles(path, settings)
+    if settings.spool_segment_seconds <= 0:
+        raise ConfigError(f"{path}: loader.segment_seconds must be above 0, e.g. 3600")
     return settings
 
 
@@ -275,4 +361,103 @@ def _identity_rules(path: Path, values: dict[str, Any]) -> IdentityRules:
         custom=custom,
         phone_region=region.upper() if region else None,
         **thresholds,
+    )
+
+
+def _privacy_policy(path: Path, values: dict[str, Any]) -> PrivacyPolicy:
+    """The ``[privacy]`` section, checked: a wrong rule would process people without their consent."""
+    known = ("modes", "without_consent", "categories")
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting privacy.{key}; known: {', '.join(known)}")
+    modes = dict(DEFAULT_MODES)
+    given = values.get("modes", {})
+    if not isinstance(given, dict):
+        raise ConfigError(
+            f'{path}: privacy.modes must be a table like {{ analytics = "opt_in" }}, got {given!r}'
+        )
+    for purpose, mode in given.items():
+        if not purpose.isidentifier() or purpose != purpose.lower():
+            raise ConfigError(
+                f"{path}: privacy.modes: purpose {purpose!r} must be a lower-case name (a-z, 0-9, _)"
+            )
+        if mode not in MODES:
+            raise ConfigError(
+                f"{path}: privacy.modes.{purpose} must be one of {', '.join(MODES)}, got {mode!r}"
+            )
+        modes[purpose] = mode
+    without = values.get("without_consent", "anonymise")
+    if without not in WITHOUT_CONSENT:
+        raise ConfigError(
+            f"{path}: privacy.without_consent must be one of {', '.join(WITHOUT_CONSENT)}, got {without!r}"
+        )
+    categories = dict(DEFAULT_CATEGORIES)
+    extra = values.get("categories", {})
+    if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+        raise ConfigError(
+            f'{path}: privacy.categories must map category names to purposes, e.g. {{ Ads = "marketing" }}, '
+            f"got {extra!r}"
+        )
+    for category, purpose in extra.items():
+        if purpose not in modes:
+            raise ConfigError(
+                f"{path}: privacy.categories.{category} names purpose {purpose!r}, which is not one of "
+                f"{', '.join(modes)}"
+            )
+        categories[category.lower()] = purpose
+    return PrivacyPolicy(modes=modes, categories=categories, without_consent=without)
+
+
+def _retention_policy(path: Path, values: dict[str, Any]) -> RetentionPolicy:
+    """The ``[retention]`` section, checked: a wrong time-to-live deletes what should have been kept."""
+    from touchpoints.events.model import EVENT_TYPES  # events imports config: not at the top
+
+    known = ("default", "quarantine", "automatic", "types", "events", "sources")
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown setting retention.{key}; known: {', '.join(known)}")
+
+    def ttl(name: str, value: Any) -> TTL | None:
+        try:
+            return parse_ttl(value)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: retention.{name} {exc}") from exc
+
+    tables: dict[str, dict[str, TTL | None]] = {}
+    for table, defaults, example in (
+        ("types", DEFAULT_TYPES, 'page = "13 months"'),
+        ("events", DEFAULT_EVENTS, '"Order Completed" = "5 years"'),
+        ("sources", {}, 'census = "12 months"'),
+    ):
+        given = values.get(table, {})
+        if not isinstance(given, dict):
+            raise ConfigError(
+                f"{path}: retention.{table} must be a table, e.g. [retention.{table}] {example}; got {given!r}"
+            )
+        tables[table] = dict(defaults)
+        for name, value in given.items():
+            key = f"{table}.{name}" if name.isidentifier() else f'{table}."{name}"'
+            if not name.strip():
+                raise ConfigError(
+                    f"{path}: retention.{key}: the name is empty; write the {table[:-1]} it means"
+                )
+            if table == "types" and name not in EVENT_TYPES:
+                raise ConfigError(
+                    f"{path}: retention.{key}: {name!r} is not an event type; known: {', '.join(EVENT_TYPES)}"
+                )
+            if table == "events" and name in EVENT_TYPES:
+                raise ConfigError(
+                    f"{path}: retention.{key}: {name!r} is an event type, not a track event's name; "
+                    "put it under [retention.types]"
+                )
+            tables[table][name] = ttl(key, value)
+    automatic = values.get("automatic", False)
+    if not isinstance(automatic, bool):
+        raise ConfigError(f"{path}: retention.automatic must be true or false, got {automatic!r}")
+    default = RetentionPolicy()
+    return RetentionPolicy(
+        default=ttl("default", values["default"]) if "default" in values else default.default,
+        quarantine=ttl("quarantine", values["quarantine"]) if "quarantine" in values else default.quarantine,
+        automatic=automatic,
+        **tables,
     )

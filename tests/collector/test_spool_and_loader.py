@@ -72,6 +72,27 @@ def test_loaded_closed_segments_are_deleted_and_the_open_one_kept(home: Home) ->
     assert [seq for seq, _ in list_segments(home.settings.spool_dir)] == [3]
 
 
+def test_a_quiet_spool_closes_its_segment_after_a_while_so_loaded_events_go(home: Home) -> None:
+    import time
+
+    spool = Spool(home.settings.spool_dir, segment_seconds=0.3)
+    spool.start()
+    try:
+        spool.append_sync(record("quiet"))
+        first = spool.seq
+        deadline = time.monotonic() + 5
+        while spool.seq == first and time.monotonic() < deadline:  # no write: the writer rotates by itself
+            time.sleep(0.05)
+        assert spool.seq == first + 1
+        Loader(home.settings.spool_dir, home.settings.store_path).catch_up()
+        assert stored_ids(home) == ["quiet"]
+        # The old segment, loaded, is gone with its bytes; the new one is empty.
+        assert [seq for seq, _ in list_segments(home.settings.spool_dir)] == [first + 1]
+        assert segment_path(home.settings.spool_dir, first + 1).stat().st_size == 0
+    finally:
+        spool.close()
+
+
 def test_a_torn_record_from_a_crash_is_quarantined_not_lost(home: Home) -> None:
     spool_dir = home.settings.spool_dir
     spool_dir.mkdir(parents=True, exist_ok=True)

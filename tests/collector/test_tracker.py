@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from tests.collector.browser import CHROMIUM_ARGS, Event, Site, of, wait_for
-from tests.conftest import Home, ServerProcess, make_home
+from tests.conftest import Home, ServerProcess, make_home, stored_events
 from touchpoints.store.duckdb import open_store
 
 try:
@@ -144,6 +144,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 # ---- reading the store -------------------------------------------------------------------------------
+
+
+def ledger(home: Home, anonymous_id: str) -> dict[str, str]:
+    """The consent ledger's latest statement per purpose for a visitor's anonymousId."""
+    with open_store(home.settings.store_path) as db:
+        rows = db.execute(
+            "SELECT purpose, arg_max(status, seq) FROM consents WHERE node = ? GROUP BY purpose",
+            [f"anonymous_id:{anonymous_id}"],
+        )
+    return dict(rows)
 
 
 def named(events: list[Event], name: str) -> list[Event]:
@@ -448,11 +458,17 @@ def test_opt_in_consent_tracks_and_stores_nothing_before_consent(stack: Stack) -
         page.reload()  # the choice is remembered: this view is tracked without asking again
         page.wait_for_function(READY)
         page.evaluate("touchpoints.flush()")
-        events = wait_for(stack.home, "the consented events", lambda events: len(of(events, aid)) >= 3)
+        events = wait_for(stack.home, "the consented events", lambda events: len(of(events, aid)) >= 4)
 
-        page.evaluate("touchpoints.consent(false)")  # withdrawn: the ids are deleted, nothing more is sent
+        # Withdrawn: the refusal itself is sent once (the server's consent ledger must know), then the ids
+        # are deleted and nothing more is sent.
+        page.evaluate("touchpoints.consent(false)")
         assert not {"tp_aid", "tp_uid", "tp_consent"} & set(cookies(context))
         assert storage(page)["local"] == {}
+        deadline = time.monotonic() + 20
+        while ledger(stack.home, aid).get("analytics") != "withdrawn":
+            assert time.monotonic() < deadline, f"the withdrawal never reached the ledger: {ledger(stack.home, aid)}"
+            time.sleep(0.2)
         before = len(stack.batch_requests)
         page.evaluate("touchpoints.track('After Withdrawal'); touchpoints.flush()")
         page.reload()
@@ -469,7 +485,11 @@ def test_opt_in_consent_tracks_and_stores_nothing_before_consent(stack: Stack) -
         ("page", None),
         ("page", None),
         ("track", "After Consent"),
-    ], "the view current at consent, the track, and the view after reload"
+        ("track", "Consent Preference Updated"),
+    ], "the choice, the view current at consent, the track, and the view after reload"
+    # The refusal is stored without the visitor's id (analytics is refused), but the ledger has it.
+    assert not [e for e in stored_events(stack.home) if e.get("anonymousId") == aid and e.get("event") == "After Withdrawal"]
+    assert ledger(stack.home, aid) == {"analytics": "withdrawn", "marketing": "denied"}
     for event in mine:
         assert event["context"]["consent"] == {"categoryPreferences": {"analytics": True, "marketing": False}}
         assert "userId" not in event, "the identify made before consent was dropped"

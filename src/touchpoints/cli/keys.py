@@ -1,10 +1,12 @@
-"""``touchpoints keys create|list|revoke``: API keys and their roles."""
+"""``touchpoints keys create|list|revoke``: API keys and their roles. Creating and revoking are written to the
+audit log (``key.create``, ``key.revoke``: the key's id, name and role, never its secret), as through the
+admin API (``/v1/keys``)."""
 
 from __future__ import annotations
 
 import click
 
-from touchpoints.cli.common import home_option, json_option, print_json, settings_for
+from touchpoints.cli.common import audit, home_option, json_option, print_json, settings_for
 from touchpoints.events.channel import CHANNELS
 from touchpoints.privacy.keys import ROLES, KeyError_, KeyRing
 
@@ -28,6 +30,7 @@ def create(role: str, name: str, channel: str | None, home: str | None, as_json:
         record, secret = KeyRing(settings.keys_path).create(role, name, channel)
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
+    audit(settings, "key.create", record.id, name=record.name, role=record.role, channel=record.channel)
     if as_json:
         print_json({"key": secret, **record.public()})
     else:
@@ -63,6 +66,7 @@ def revoke(key_id: str, home: str | None, as_json: bool) -> None:
         record = KeyRing(settings.keys_path).revoke(key_id)
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
+    audit(settings, "key.revoke", record.id, name=record.name, role=record.role)
     if as_json:
         print_json(record.public())
     else:

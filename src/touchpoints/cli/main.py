@@ -7,6 +7,7 @@ import logging
 import click
 
 from touchpoints import __version__
+from touchpoints.cli.audiences import audiences
 from touchpoints.cli.demo import demo
 from touchpoints.cli.events import events
 from touchpoints.cli.identity import identity
@@ -29,3 +30,4 @@ def cli() -> None:
 
 for command in (init, serve, keys, links, events, import_file, quarantine, identity, profiles, privacy, demo):
     cli.add_command(command)
+cli.add_command(audiences)

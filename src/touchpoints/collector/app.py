@@ -9,8 +9,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -20,15 +22,29 @@ from touchpoints import __version__
 from touchpoints.collector.fastpath import IngestFastPath
 from touchpoints.collector.ingest import Collector, error
 from touchpoints.collector.loader import Loader, LoaderThread
-from touchpoints.collector.openapi import BATCH_BODY, EVENT_BODY, INGEST_RESPONSES
+from touchpoints.collector.openapi import BATCH_BODY, ERROR_RESPONSE, EVENT_BODY, INGEST_RESPONSES
 from touchpoints.collector.spool import Spool
 from touchpoints.config import Settings
 from touchpoints.links.registry import LinkRegistry
 from touchpoints.links.routes import add_link_routes
+from touchpoints.personalise.routes import add_personalise_routes
+from touchpoints.privacy import access
+from touchpoints.privacy.audit import AuditLog
+from touchpoints.privacy.key_routes import add_key_routes
 from touchpoints.privacy.keys import KeyRing
+from touchpoints.privacy.ratelimit import RateLimiter
+from touchpoints.privacy.routes import add_privacy_routes
 from touchpoints.profiles.routes import add_profile_routes
 
 log = logging.getLogger(__name__)
+
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "The write key is over its rate limit; nothing was stored; retry after `Retry-After` s",
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+        **ERROR_RESPONSE,
+    }
+}
 
 SHORT_PATHS = {"identify": "i", "track": "t", "page": "p", "screen": "s", "group": "g", "alias": "a"}
 
@@ -46,7 +62,9 @@ def ingest_paths() -> dict[str, str | None]:
 def create_app(settings: Settings) -> FastAPI:
     """The collector app for one home; starts the spool writer and the loader with the app's lifespan."""
     keys = KeyRing(settings.keys_path)
-    spool = Spool(settings.spool_dir, settings.spool_segment_bytes)
+    spool = Spool(
+        settings.spool_dir, settings.spool_segment_bytes, segment_seconds=settings.spool_segment_seconds
+    )
     loader = Loader.for_settings(settings)
     collector = Collector(settings, keys, spool)
 
@@ -71,6 +89,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.collector = collector
     app.state.spool = spool
     app.state.loader = loader
+    app.state.ingest_limiter = collector.limiter
+    # The key ring and the rate limiter of every Bearer route (read and admin APIs): privacy.access.
+    access.install(
+        app,
+        keys,
+        RateLimiter(settings.read_requests_per_second, settings.read_burst, what="the read and admin API"),
+    )
     app.add_middleware(IngestFastPath, collector=collector, paths=ingest_paths())
     if settings.cors_origins:  # added last, so it wraps the fast path too
         app.add_middleware(
@@ -149,13 +174,16 @@ def create_app(settings: Settings) -> FastAPI:
             summary=summary,
             tags=["ingest"],
             name=path.strip("/").replace("/", "_"),
-            responses=INGEST_RESPONSES,
+            responses={**INGEST_RESPONSES, **_RATE_LIMITED},
             openapi_extra={"requestBody": body},
             response_model=None,
         )
 
     add_link_routes(app, collector, LinkRegistry(settings.links_path))
-    add_profile_routes(app, settings, keys)
+    add_profile_routes(app, settings)
+    add_privacy_routes(app, settings)
+    add_personalise_routes(app, settings)
+    add_key_routes(app, keys, AuditLog(settings.audit_path))
 
     for path, call in ingest_paths().items():
         if call is None:
@@ -163,4 +191,12 @@ def create_app(settings: Settings) -> FastAPI:
         else:
             summary = f"Send one {call} call" + ("" if path.endswith(call) else " (analytics.js short path)")
         add_ingest_route(path, call, summary)
+    for route in app.routes:
+        # Answers the framework gives before a route (and its key check) runs, described on every route
+        # they can come from: 400 for a JSON body that cannot be read at all (not UTF-8), 404 for a path
+        # parameter the route's pattern refuses (a newline in it).
+        if isinstance(route, APIRoute) and route.body_field is not None:
+            route.responses.setdefault(400, {"description": "The body could not be read", **ERROR_RESPONSE})
+        if isinstance(route, APIRoute) and route.param_convertors:
+            route.responses.setdefault(404, {"description": "Nothing found at this path", **ERROR_RESPONSE})
     return app

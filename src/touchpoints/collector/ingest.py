@@ -1,9 +1,9 @@
 """Ingestion, independent of the web framework: headers and body chunks in, an answer out.
 
-A request is authenticated, read within the limits, and every event in it validated; valid events and
-quarantined ones are written to the spool together, and the answer (exactly ``200``) is given only once
-that write is fsync'd. ``fastpath`` serves it as plain ASGI; the FastAPI routes (for the OpenAPI
-description) call the same ``Collector.handle``.
+A request is authenticated, held to its write key's rate limit, read within the limits, and every event in
+it validated; valid events and quarantined ones are written to the spool together, and the answer (exactly
+``200``) is given only once that write is fsync'd. ``fastpath`` serves it as plain ASGI; the FastAPI routes
+(for the OpenAPI description) call the same ``Collector.handle``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from touchpoints.events.validate import (
     normalize_event,
     truncate_ips_in_text,
 )
+from touchpoints.privacy.gate import Gate
 from touchpoints.privacy.keys import KeyRecord, KeyRing
+from touchpoints.privacy.ratelimit import RateLimiter, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,37 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
     return Answer(status, body, headers or {})
 
 
+def stored_view(event: StoredEvent | QuarantinedItem) -> dict[str, Any]:
+    """What the privacy gate reads of an event: its id columns and its nested parts as dicts (of a
+    quarantined event, what its payload says, when that is a JSON object)."""
+    if isinstance(event, QuarantinedItem):
+        try:
+            raw = msgspec.json.decode(event.payload)
+        except msgspec.DecodeError:
+            return {}
+        if not isinstance(raw, dict):
+            return {}
+        return {
+            "type": raw.get("type"),
+            "user_id": raw.get("userId"),
+            "anonymous_id": raw.get("anonymousId"),
+            "previous_id": raw.get("previousId"),
+            **{
+                k: raw.get(k) if isinstance(raw.get(k), dict) else {}
+                for k in ("traits", "context", "properties")
+            },
+        }
+    return {
+        "type": event.type,
+        "user_id": event.user_id,
+        "anonymous_id": event.anonymous_id,
+        "previous_id": event.previous_id,
+        "traits": msgspec.json.decode(event.traits),
+        "context": msgspec.json.decode(event.context),
+        "properties": msgspec.json.decode(event.properties),
+    }
+
+
 class Collector:
     """Turns ingest requests into spooled records."""
 
@@ -77,6 +110,8 @@ class Collector:
         self.keys = keys
         self.spool = spool
         self.limits = EventLimits.from_settings(settings)
+        self.gate = Gate.for_settings(settings)
+        self.limiter = RateLimiter(settings.ingest_requests_per_second, settings.ingest_burst, what="ingest")
 
     def _kept(self, payload: str) -> str:
         """A refused event's payload as quarantine keeps it: with IP addresses truncated, as everywhere."""
@@ -97,6 +132,18 @@ class Collector:
                 403,
                 "wrong_key_role",
                 f"this is {'an' if record.role == 'admin' else 'a'} {record.role} key; ingestion needs a write key",
+            )
+        # Only a verified write key spends budget: a stranger guessing keys cannot use up a real one's.
+        wait = self.limiter.take(record.id)
+        if wait > 0:
+            after = retry_after(wait)
+            return error(
+                429,
+                "rate_limited",
+                f"write key {record.name!r} ({record.id}) is over its limit of {self.limiter.describe()}; "
+                f"nothing in this request was stored: retry after {after} s (the SDKs do; the limit is [api] "
+                "ingest_requests_per_second and ingest_burst in config.toml)",
+                headers={"retry-after": after},
             )
         return record
 
@@ -174,6 +221,8 @@ class Collector:
         items: list[StoredEvent | QuarantinedItem] = []
         errors: list[dict[str, Any]] = []
         accepted = 0
+        suppressed = 0
+        refusing = bool(self.gate.hashes())  # anyone erased: then each event is checked at the door
         for index, raw in enumerate(raw_events):
             item: StoredEvent | QuarantinedItem
             try:
@@ -204,6 +253,9 @@ class Collector:
                 )
                 if len(errors) < MAX_ERRORS_SHOWN:
                     errors.append({"index": index, "reason": reason, "quarantine_id": item.quarantine_id})
+            if refusing and self.gate.refuses(stored_view(item), item.source):
+                suppressed += 1  # an erased person's identifier: acknowledged, never written
+                continue
             items.append(item)
         if items:
             try:
@@ -221,6 +273,7 @@ class Collector:
             "success": True,
             "accepted": accepted,
             "quarantined": len(raw_events) - accepted,
+            **({"suppressed": suppressed} if suppressed else {}),
             "errors": errors,
         }
         return Answer(200, _encoder.encode(answer))
@@ -240,6 +293,8 @@ class Collector:
                 limits=self.limits,
                 client_ip=client_ip,
             )
+            if self.gate.hashes() and self.gate.refuses(stored_view(event), event.source):
+                return False
             await self.spool.append(_encoder.encode_lines([event]))
         except (InvalidEvent, OSError, SpoolClosed) as exc:
             log.error("could not record a %s event from %s: %s", message.get("event"), source, exc)

@@ -22,6 +22,7 @@ from touchpoints.collector.spool import list_segments
 from touchpoints.config import Settings
 from touchpoints.events.model import QuarantinedItem, SpoolRecord, StoredEvent
 from touchpoints.identity.rules import IdentityRules
+from touchpoints.privacy.retention import RetentionSchedule
 from touchpoints.store.backend import Backend, StoreBusy
 from touchpoints.store.duckdb import open_store
 from touchpoints.store.events import (
@@ -49,6 +50,8 @@ class Position:
 def decode_lines(chunk: bytes, origin: str) -> list[StoredEvent | QuarantinedItem]:
     """Decodes newline-terminated spool records; a corrupt line is quarantined, never dropped."""
     lines = chunk.split(b"\n")[:-1] if chunk.endswith(b"\n") else chunk.split(b"\n")
+    # An erasure blanks a person's spooled records in place (spaces, same length): nothing to load.
+    lines = [line for line in lines if line.strip()]
     try:
         return list(_records_decoder.decode(b"[" + b",".join(lines) + b"]"))
     except msgspec.DecodeError:
@@ -90,15 +93,18 @@ class Loader:
         self._known: Position | None = None
         self._last_prune = 0.0
         self._lock = threading.Lock()
+        self.retention: RetentionSchedule | None = None  # applied by LoaderThread, about once a day
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Loader:
-        return cls(
+        loader = cls(
             settings.spool_dir,
             settings.store_path,
             timedelta(days=settings.dedup_window_days),
             settings.identity,
         )
+        loader.retention = RetentionSchedule.for_settings(settings)
+        return loader
 
     def has_pending(self) -> bool:
         """Cheap check (file sizes only) for spooled bytes beyond the last position this loader saw."""
@@ -209,7 +215,9 @@ class LoaderThread(threading.Thread):
     Opening and closing the store costs tens of milliseconds (and a checkpoint), so while events keep
     arriving the thread holds the store open for up to ``hold`` seconds, loading every ``interval``; then
     it closes it and leaves it free for ``gap`` seconds, so that CLI commands (which wait their turn) get
-    in. An acknowledged event is queryable within about ``interval + gap`` plus the load itself.
+    in. An acknowledged event is queryable within about ``interval + gap`` plus the load itself. Between
+    sessions it applies the home's retention rules when it starts and about once a day
+    (``privacy.retention``).
     """
 
     def __init__(self, loader: Loader, interval: float, hold: float = 1.0, gap: float = 0.25) -> None:
@@ -222,6 +230,8 @@ class LoaderThread(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            if self.loader.retention is not None:  # one clock reading unless a run is due
+                self.loader.retention.run_if_due(self.loader.store_path)
             if not self.loader.has_pending():
                 self._stop_event.wait(self.interval)
                 continue

@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,19 @@ class _Pending:
 class Spool:
     """Durable append with group commit. ``start()`` before use, ``close()`` to drain and stop."""
 
-    def __init__(self, directory: Path, segment_bytes: int = 64 * 1024 * 1024, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        segment_bytes: int = 64 * 1024 * 1024,
+        fsync: bool = True,
+        segment_seconds: float = 3600.0,
+    ) -> None:
         self.directory = directory
         self.segment_bytes = segment_bytes
+        # A segment is closed after this long too, so the loader can delete it: loaded events do not linger
+        # in the spool of a quiet site for weeks (it holds personal data; see docs/privacy.md).
+        self.segment_seconds = segment_seconds
+        self._opened_at = 0.0
         self.fsync = fsync
         self._cond = threading.Condition()
         self._pending: list[_Pending] = []
@@ -115,6 +126,7 @@ class Spool:
         path = segment_path(self.directory, seq)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._size = os.fstat(self._fd).st_size
+        self._opened_at = time.monotonic()
         self.seq = seq
         if self.fsync:  # make the new file's directory entry durable too
             dir_fd = os.open(self.directory, os.O_RDONLY)
@@ -146,10 +158,14 @@ class Spool:
         while True:
             with self._cond:
                 while not self._pending and not self._closing:
-                    self._cond.wait()
+                    if not self._cond.wait(timeout=self.segment_seconds):
+                        break
                 batch, self._pending = self._pending, []
                 if not batch and self._closing:
                     return
+            if not batch:
+                self._rotate_if_old()
+                continue
             error = self._write(b"".join(item.data for item in batch))
             for item in batch:
                 if error is None:
@@ -184,7 +200,17 @@ class Spool:
         self.commits += 1
         if self._size >= self.segment_bytes:
             self._open_segment(self.seq + 1)
+        else:
+            self._rotate_if_old()
         return None
+
+    def _rotate_if_old(self) -> None:
+        """Starts a new segment when the open one has records and is older than ``segment_seconds``."""
+        if self._size and time.monotonic() - self._opened_at >= self.segment_seconds:
+            try:
+                self._open_segment(self.seq + 1)
+            except OSError:
+                log.exception("could not start a new spool segment; the current one stays open")
 
     def close(self) -> None:
         """Writes everything already submitted, then stops."""

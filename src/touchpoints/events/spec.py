@@ -100,6 +100,16 @@ CATALOGUE: tuple[EventSpec, ...] = (
         ("page_height",),
         produced_by="tp.js",
     ),
+    EventSpec(
+        "Consent Preference Updated",
+        "any",
+        "The visitor made or changed a consent choice; `context.consent.categoryPreferences` holds it. Sent "
+        "for a refusal too (with no page or device context), so the consent ledger can prove it.",
+        (),
+        (),
+        produced_by="tp.js; Segment's consent wrapper sends it as Segment Consent Preference Updated",
+        notes={"(any event)": "the ledger reads `context.consent` from every event, whatever its name"},
+    ),
     # -- email (Segment email spec) and links --
     *(
         EventSpec(

@@ -24,6 +24,18 @@ from touchpoints.events.model import EMPTY_OBJECT, EVENT_TYPES, StoredEvent
 
 MAX_ID_LENGTH = 512
 
+# Fields only the server sets; a client's value is dropped and the event flagged "server_field_ignored"
+# (receivedAt keeps its own flag, "client_received_at_ignored"). When the server received an event, which
+# customer it belongs to (identity resolution decides), and the store's own columns are not a client's to
+# claim; a top-level ip would also be kept whole, untruncated, were it not dropped (context.ip is the place).
+SERVER_OWNED = frozenset(
+    {"received_at", "customerId", "customer_id", "source", "flags", "ip", "originalTimestamp",
+     "original_timestamp"}
+)  # fmt: skip
+CONTEXT_SERVER_OWNED = frozenset({"customerId", "customer_id"})
+# A cheap look for them in the raw context (no parse unless it matches).
+_CONTEXT_OWNED_MARK = re.compile(rb'"customer_?[iI]d"')
+
 
 _encode = msgspec.json.Encoder().encode
 _UNSET: Any = msgspec.UNSET
@@ -197,6 +209,7 @@ def normalize_event(
         except msgspec.DecodeError as exc:
             raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
     extra = EMPTY_OBJECT
+    ignored = False  # the client sent server-owned fields, dropped
     msg: _Inbound
     try:
         msg = _strict_decoder.decode(raw)
@@ -215,6 +228,9 @@ def normalize_event(
             raise InvalidEvent(f"event is not valid JSON: {exc}") from exc
         msg = _lenient_decoder.decode(raw)
         own = {k: v for k, v in fields.items() if k not in _CONSUMED}
+        if own.keys() & SERVER_OWNED:
+            own = {k: v for k, v in own.items() if k not in SERVER_OWNED}
+            ignored = True
         extra = msgspec.Raw(_encode(own)) if own else EMPTY_OBJECT
 
     call = env.forced_type or msg.type
@@ -241,6 +257,9 @@ def normalize_event(
     context = _object(msg.context, "context")
     if env.context:
         context = _merge(env.context, context)
+    if context is not EMPTY_OBJECT and _CONTEXT_OWNED_MARK.search(context):
+        context, dropped = _without_server_owned(context)
+        ignored = ignored or dropped
     integrations = _object(msg.integrations, "integrations")
     if env.integrations:
         integrations = _merge(env.integrations, integrations)
@@ -267,6 +286,8 @@ def normalize_event(
         flags.extend(time_flags)
     if msg.receivedAt is not _UNSET:
         flags.append("client_received_at_ignored")
+    if ignored:
+        flags.append("server_field_ignored")
 
     signals = _signals_decoder.decode(context) if context is not EMPTY_OBJECT else _NO_SIGNALS
     ip = signals.ip if isinstance(signals.ip, str) and signals.ip else client_ip
@@ -327,6 +348,14 @@ def _with_ip(context: msgspec.Raw, ip: str) -> msgspec.Raw:
     fields = _decode(context)
     fields["ip"] = ip
     return msgspec.Raw(_encode(fields))
+
+
+def _without_server_owned(context: msgspec.Raw) -> tuple[msgspec.Raw, bool]:
+    """The context without the customer ids a client put there; whether there were any."""
+    fields = _decode(context)
+    if not isinstance(fields, dict) or not fields.keys() & CONTEXT_SERVER_OWNED:
+        return context, False
+    return msgspec.Raw(_encode({k: v for k, v in fields.items() if k not in CONTEXT_SERVER_OWNED})), True
 
 
 def _none_or_json(value: Any) -> str | None:

@@ -15,7 +15,7 @@ from touchpoints.identity.stitch import Evidence, StitchResult, stitch
 from touchpoints.store.backend import Backend
 
 
-def _columns(rules: IdentityRules) -> tuple[dict[str, str], list[str], list[str]]:
+def identifier_columns(rules: IdentityRules) -> tuple[dict[str, str], list[str], list[str]]:
     """SQL per identifier column, over ``t[i]`` (the traits' values) and ``c[i]`` (the context's), each JSON
     document being parsed once for all the paths it is asked for."""
     trait_paths = ["email", "phone", "loyalty_id", "loyaltyId", "social", *SOCIAL_PLATFORMS, *rules.custom]
@@ -53,7 +53,7 @@ def _columns(rules: IdentityRules) -> tuple[dict[str, str], list[str], list[str]
 def evidence_sql(relation: str, rules: IdentityRules) -> tuple[str, list[str]]:
     """One row per distinct identifier tuple of ``relation`` (event columns and ``_seq``), in order of
     first appearance; returns the SQL and the identifier column names."""
-    columns, trait_paths, context_paths = _columns(rules)
+    columns, trait_paths, context_paths = identifier_columns(rules)
     names = list(columns)
     select = ", ".join(f"{sql} AS {name}" for name, sql in columns.items())
     tp = ", ".join(f"'$.{p}'" for p in trait_paths)

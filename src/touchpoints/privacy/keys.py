@@ -19,11 +19,25 @@ from pathlib import Path
 from touchpoints.events.channel import CHANNELS
 
 ROLES = ("write", "read", "admin")
+# Sources of the events Touchpoints makes itself: a write key so named could pass its events off as them
+# (a "rectification" wins over every other source in a profile).
+RESERVED_NAMES = frozenset({"rectification", "spool"})
 _PREFIX = {"write": "tpw_", "read": "tpr_", "admin": "tpa_"}
 
 
 class KeyError_(ValueError):
     """A key operation that cannot be done, with the reason."""
+
+
+class KeyExists(KeyError_):
+    """An active key already has the name asked for."""
+
+
+class NoSuchKey(KeyError_):
+    """No active key has the id or name given."""
+
+
+MAX_NAME_LENGTH = 100
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,13 @@ class KeyRing:
         name = name.strip()
         if not name:
             raise KeyError_("a key needs a name, e.g. --name web-shop")
+        if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+            raise KeyError_(f"a key's name is at most {MAX_NAME_LENGTH} printable characters, e.g. web-shop")
+        if name.lower() in RESERVED_NAMES:
+            raise KeyError_(
+                f"{name!r} is the source name of events Touchpoints makes itself (a key's name is its events' "
+                "source); choose another name"
+            )
         if channel is not None and channel not in CHANNELS:
             raise KeyError_(f"channel {channel!r} is not one of {', '.join(sorted(CHANNELS))}")
         if channel is not None and role != "write":
@@ -111,7 +132,7 @@ class KeyRing:
         with self._lock:
             self._reload()
             if any(r.name == name and r.active for r in self._records):
-                raise KeyError_(f"an active key named {name!r} exists; revoke it or choose another name")
+                raise KeyExists(f"an active key named {name!r} exists; revoke it or choose another name")
             secret = _PREFIX[role] + secrets.token_urlsafe(24)  # 192 random bits
             record = KeyRecord(
                 id="key_" + secrets.token_hex(4),
@@ -129,7 +150,9 @@ class KeyRing:
             self._reload()
             matches = [r for r in self._records if r.active and id_or_name in (r.id, r.name)]
             if not matches:
-                raise KeyError_(f"no active key with id or name {id_or_name!r}; see `touchpoints keys list`")
+                raise NoSuchKey(
+                    f"no active key with id or name {id_or_name[:200]!r}; see `touchpoints keys list`"
+                )
             target = matches[0]
             now = datetime.now(UTC).isoformat(timespec="seconds")
             revoked = KeyRecord(**{**asdict(target), "revoked_at": now})

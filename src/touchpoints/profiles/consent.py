@@ -1,47 +1,37 @@
-"""The customer's consent state, as their events last stated it.
-
-Read from ``context.consent.categoryPreferences`` (Segment's consent field, which ``tp.js`` sends too):
-per purpose, the latest boolean seen, with when and where. A purpose never stated is not listed, and a
-customer with no statement at all is ``unknown``. The consent ledger (issue 5) will replace this one
-function; callers only use ``consent_state``.
+"""The customer's consent as the profile shows it: per purpose, their latest statement in the consent
+ledger (``privacy.consent``), from any of their identifiers and any way it was given (events'
+``context.consent``, the admin API, the CLI, imports). A purpose never stated is not listed, and a customer
+with no statement at all is ``unknown``. What a purpose allows is the privacy gate's to say
+(``privacy.gate``), with the home's opt-in or opt-out default for purposes never stated.
 """
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
-from touchpoints.profiles.events import CUSTOMER_EVENTS, CustomerEvents
+from touchpoints.privacy.consent import customer_consent
+from touchpoints.profiles.events import CustomerEvents
 from touchpoints.store.backend import Backend
-from touchpoints.store.export import ISO_TIME as _ISO
 
 
 def consent_state(db: Backend, events: CustomerEvents) -> dict[str, Any]:
-    """``{"state": "known"|"unknown", "purposes": {purpose: {granted, at, source, channel, message_id}}}``."""
-    rows = db.execute(
-        f"""
-        WITH ev AS ({CUSTOMER_EVENTS}),
-        stated AS (
-            SELECT p.key AS purpose, p.value::VARCHAR = 'true' AS granted, ev.timestamp, ev.received_at,
-                   ev.source, ev.channel, ev.message_id
-            FROM ev, json_each(ev.context -> '$.consent.categoryPreferences') p
-            WHERE json_type(ev.context -> '$.consent.categoryPreferences') = 'OBJECT'
-                  AND p.type = 'BOOLEAN'
-        )
-        SELECT purpose, granted, {_ISO.format("timestamp")}, source, channel, message_id FROM stated
-        QUALIFY row_number() OVER (
-            PARTITION BY purpose ORDER BY timestamp DESC, received_at DESC, message_id DESC) = 1
-        ORDER BY purpose
-        """,
-        [events.message_ids],
-    )
+    """``{"state": "known"|"unknown", "purposes": {purpose: {granted, status, at, source, channel, via,
+    message_id, evidence}}}``."""
+    nodes = [
+        r[0] for r in db.execute("SELECT node FROM identities WHERE customer_id = ?", [events.customer_id])
+    ]
     purposes = {
         purpose: {
-            "granted": granted,
-            "at": at,
-            "source": source,
-            "channel": channel,
-            "message_id": message_id,
+            "granted": s["status"] == "granted",
+            "status": s["status"],
+            "at": s["stated_at"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "source": s["source"],
+            "channel": s["channel"],
+            "via": s["via"],
+            "message_id": s["evidence"].get("message_id"),
+            "evidence": s["evidence"],
         }
-        for purpose, granted, at, source, channel, message_id in rows
+        for purpose, s in customer_consent(db, nodes).items()
     }
     return {"state": "known" if purposes else "unknown", "purposes": purposes}

@@ -1,66 +1,34 @@
 """The profile read API on the collector: ``GET /v1/profiles/{id}`` and ``GET /v1/profiles?email=|phone=|name=``.
 
-Both need a read key (an admin key reads too) as ``Authorization: Bearer KEY``. The store is opened per
-request, as every reader does (DuckDB lets one process write at a time; inside the server the loader
-thread shares it).
+Both need a read key (an admin key reads too) as ``Authorization: Bearer KEY``, checked by ``privacy.access``
+as on every read and admin route. The store is opened per request, as every reader does (DuckDB lets one
+process write at a time; inside the server the loader thread shares it).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, Query
 from starlette.responses import JSONResponse, Response
 
 from touchpoints.collector.ingest import error
 from touchpoints.collector.openapi import ERROR_RESPONSE
 from touchpoints.config import Settings
+from touchpoints.privacy.access import READERS, ReaderKey, actor, auth_responses
 from touchpoints.privacy.audit import AuditLog
-from touchpoints.privacy.keys import KeyRecord, KeyRing
 from touchpoints.profiles.read import TraitPrecedence, profile, resolve
 from touchpoints.profiles.search import MAX_RESULTS, search_page
 from touchpoints.profiles.timeline import DEFAULT_LIMIT, MAX_LIMIT, BadCursor
 from touchpoints.store.backend import StoreBusy
 from touchpoints.store.duckdb import open_store
 
-READ_ROLES = ("read", "admin")
 _NO_STORE = {"cache-control": "no-store"}
-_CHALLENGE = {"www-authenticate": 'Bearer realm="touchpoints"'}
-_CREATE = "create one with `touchpoints keys create --role read --name NAME`"
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="readKey",
-    description="A read or admin key: `Authorization: Bearer tpr_...`.",
-)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     answer = error(status, code, message, {**_NO_STORE, **(headers or {})})
     return Response(answer.body, answer.status, answer.headers, media_type="application/json")
-
-
-def check_read_key(keys: KeyRing, credentials: HTTPAuthorizationCredentials | None) -> KeyRecord | Response:
-    """The bearer key's record when it may read; else the 401 or 403 answer that says why not."""
-    if credentials is None or not credentials.credentials:
-        return _error(
-            401,
-            "missing_read_key",
-            f"no key: send a read key as `Authorization: Bearer KEY` ({_CREATE})",
-            _CHALLENGE,
-        )
-    record = keys.verify(credentials.credentials)
-    if record is None:
-        return _error(401, "invalid_read_key", f"the key is unknown or revoked; {_CREATE}", _CHALLENGE)
-    if record.role not in READ_ROLES:
-        return _error(
-            403,
-            "read_key_required",
-            f"key {record.name!r} is a {record.role} key, which may only send events; reading profiles needs "
-            f"a read or admin key ({_CREATE})",
-        )
-    return record
 
 
 def _ok(data: Any) -> Response:
@@ -120,13 +88,12 @@ SEARCH_SCHEMA: dict[str, Any] = {
     },
 }
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No key, or an unknown or revoked one", **_ERROR},
-    403: {"description": "A write key: reading needs a read or admin key", **_ERROR},
+    **auth_responses(*READERS),
     503: {"description": "The store stayed busy; retry", **_ERROR},
 }
 
 
-def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
+def add_profile_routes(app: FastAPI, settings: Settings) -> None:
     """Mounts the profile read API on ``app``. Every read and search is written to the audit log."""
     precedence = TraitPrecedence.from_settings(settings)
     audit = AuditLog(settings.audit_path)
@@ -149,7 +116,7 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
     )
     def read_profile(
         ref: str,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        key: ReaderKey,
         timeline: Annotated[
             int, Query(ge=0, le=MAX_LIMIT, description="Timeline entries per page")
         ] = DEFAULT_LIMIT,
@@ -157,10 +124,7 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
             str | None, Query(description="`next_before` of the previous page, or an ISO-8601 time")
         ] = None,
     ) -> Response:
-        key = check_read_key(keys, credentials)
-        if isinstance(key, Response):
-            return key
-        reader = f"key:{key.id}:{key.name}"
+        reader = actor(key)
         try:
             with open_store(settings.store_path, wait_seconds=10.0) as db:
                 customer_id = resolve(db, ref, settings.identity)
@@ -198,17 +162,14 @@ def add_profile_routes(app: FastAPI, settings: Settings, keys: KeyRing) -> None:
         },
     )
     def search_profiles(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        key: ReaderKey,
         email: Annotated[str | None, Query(description="An email address, in any case")] = None,
         phone: Annotated[str | None, Query(description="A phone number, in any format")] = None,
         name: Annotated[
             str | None, Query(description="Words of a name; each must appear, ignoring case")
         ] = None,
     ) -> Response:
-        key = check_read_key(keys, credentials)
-        if isinstance(key, Response):
-            return key
-        reader = f"key:{key.id}:{key.name}"
+        reader = actor(key)
         if not any(v and v.strip() for v in (email, phone, name)):
             return _error(
                 400, "no_criterion", "give at least one of email, phone or name, e.g. ?email=a@b.example"

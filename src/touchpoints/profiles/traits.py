@@ -18,6 +18,7 @@ from touchpoints.store.backend import Backend
 from touchpoints.store.export import ISO_TIME as _ISO
 
 MAX_OTHER_VALUES = 10
+RECTIFICATION_SOURCE = "rectification"
 
 
 # Leaves of a JSON object: not objects, not inside an array (an array is one value), not null or "".
@@ -35,12 +36,14 @@ def _sightings(bag: str, where: str) -> str:
 def traits_sql(precedence: str, priority: tuple[str, ...]) -> tuple[str, list[Any]]:
     """SQL for the traits of the customer ``$1``: per trait, the sighting the precedence picks
     (``shown``), then each other value seen, at its latest sighting."""
+    # A rectification (``touchpoints privacy rectify``) is the person's own correction: it wins over
+    # every source, whatever the precedence, until a later rectification.
+    rank = f"(source <> '{RECTIFICATION_SOURCE}'), "
     if precedence == "source_priority":
         # Unlisted sources rank after every listed one; then the most recent wins.
-        rank = "coalesce(least(list_position($2::VARCHAR[], source), list_position($2::VARCHAR[], channel)), 1000000), "
+        rank += "coalesce(least(list_position($2::VARCHAR[], source), list_position($2::VARCHAR[], channel)), 1000000), "
         params: list[Any] = [list(priority)]
     else:
-        rank = ""
         params = []
     sql = f"""
     WITH ev AS ({CUSTOMER_EVENTS}),

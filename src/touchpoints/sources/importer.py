@@ -23,7 +23,7 @@ from typing import Any
 from touchpoints import __version__
 from touchpoints.events.channel import CHANNELS
 from touchpoints.identity.rules import IdentityRules
-from touchpoints.sources.kinds import IDENTIFIERS, KINDS, Field, Kind
+from touchpoints.sources.kinds import CONSENT_PURPOSES, IDENTIFIERS, KINDS, Field, Kind
 from touchpoints.store.backend import Backend
 from touchpoints.store.events import EVENT_COLUMNS, claim_message_ids, insert_events
 
@@ -51,6 +51,9 @@ class ImportResult:
     quarantined: int = 0
     duplicates: int = 0
     rows: int = 0
+    suppressed: int = 0  # rows naming an erased person: refused (privacy.suppression)
+    anonymised: int = 0  # stored without identifiers: no analytics consent
+    dropped: int = 0  # not stored: no analytics consent
     released: int = 0  # quarantine items of earlier imports that now landed
     removed: int = 0  # enrichment: keys of the previous version absent from this one
     kind: str = ""
@@ -63,6 +66,9 @@ class ImportResult:
             "quarantined": self.quarantined,
             "duplicates": self.duplicates,
             "rows": self.rows,
+            **({"suppressed": self.suppressed} if self.suppressed else {}),
+            **({"anonymised": self.anonymised} if self.anonymised else {}),
+            **({"dropped_without_consent": self.dropped} if self.dropped else {}),
             "released_from_quarantine": self.released,
             **({"removed": self.removed} if self.kind == "enrichment" else {}),
             "kind": self.kind,
@@ -509,11 +515,23 @@ def _identity_sql(kind: Kind) -> tuple[str, str, str]:
 
 def _context_sql(opts: ImportOptions, traits: str, row: str = "_row", record: str | None = None) -> str:
     """The import's context; ``record``: SQL naming the row as a record of its source (contacts), the
-    node identity resolution matches and links."""
+    node identity resolution matches and links; a contact's consent columns become its statement."""
+    consent = ""
+    if record:
+        prefs = ", ".join(f"'{p}', v_consent_{p}" for p in CONSENT_PURPOSES)
+        consent = (
+            f", 'consent', CASE WHEN coalesce({', '.join(f'v_consent_{p}' for p in CONSENT_PURPOSES)}) IS NOT NULL "
+            f"THEN json_object('categoryPreferences', json_merge_patch('{{}}', json_object({prefs})), "
+            f"'version', {_lit('import:' + opts.path.name)}) END"
+        )
     return (
         "json_object('library', json_object('name', 'touchpoints-import', 'version', "
         f"{_lit(__version__)}), 'traits', {traits}, 'import', json_object('kind', {_lit(opts.kind)}, "
-        f"'file', {_lit(opts.path.name)}, 'row', {row}" + (f", 'record', {record}" if record else "") + "))"
+        f"'file', {_lit(opts.path.name)}, 'row', {row}"
+        + (f", 'record', {record}" if record else "")
+        + ")"
+        + consent
+        + ")"
     )
 
 
@@ -749,10 +767,12 @@ def run_import(
                     repeats = db.execute(f"SELECT count(*) > count(DISTINCT _mid) FROM {good}")[0][0]
                     if repeats:  # the same row twice in one file: the first is stored
                         select += " QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _seq) = 1"
-                insert_events(db, select, "_imp_ids", opts.rules)
+                admitted = insert_events(db, select, "_imp_ids", opts.rules)
+                result.suppressed, result.anonymised = admitted.suppressed, admitted.anonymised
+                result.dropped = admitted.dropped
             # Quarantine items take their sequence numbers in row order.
             db.execute("RESET preserve_insertion_order")
-            result.imported = fresh
+            result.imported = fresh - result.suppressed - result.dropped
             result.duplicates = total - fresh
             result.quarantined = _quarantine_bad_rows(db, kind, opts)
             # The column that names the row (the ticket, the response, the email address): the first

@@ -78,6 +78,19 @@ _LOYALTY_ACTIVITY = {
 _TICKET_STATUS = {"opened": "Ticket Opened", "updated": "Ticket Updated", "resolved": "Ticket Resolved"}
 
 
+# A contact's consent per purpose, as a CRM or a paper form holds it: recorded in the consent ledger with
+# the import as its evidence. An empty cell says nothing.
+CONSENT_PURPOSES = ("analytics", "marketing", "personalisation", "sale_sharing")
+_CONSENT_ALIASES = {
+    "yes": "granted", "y": "granted", "true": "granted", "1": "granted", "opt-in": "granted", "opted in": "granted",
+    "no": "denied", "n": "denied", "false": "denied", "0": "denied", "opt-out": "denied", "opted out": "denied",
+}  # fmt: skip
+CONSENT_FIELDS = tuple(
+    Field(f"consent_{p}", choices=("granted", "denied", "withdrawn"), aliases=_CONSENT_ALIASES)
+    for p in CONSENT_PURPOSES
+)
+
+
 def _case(field: str, mapping: dict[str, str]) -> str:
     whens = " ".join(f"WHEN '{value}' THEN '{name}'" for value, name in mapping.items())
     return f"CASE v_{field} {whens} END"
@@ -140,6 +153,7 @@ KINDS: dict[str, Kind] = {
                 Field("dob", "date"),
                 Field("timestamp", "timestamp"),
                 Field("channel"),
+                *CONSENT_FIELDS,
                 *IDENTIFIERS,
             ),
             key=("record_id",),

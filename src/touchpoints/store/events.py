@@ -21,6 +21,7 @@ from touchpoints.store.backend import Backend
 
 if TYPE_CHECKING:
     from touchpoints.identity.rules import IdentityRules
+    from touchpoints.privacy.gate import Admission
 
 _UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -39,12 +40,18 @@ class AppendResult:
     stored: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    suppressed: int = 0  # carried a suppressed identifier: not stored
+    anonymised: int = 0  # stored without identifiers: no analytics consent
+    dropped: int = 0  # not stored: no analytics consent, and the home drops such events
 
     def add(self, other: AppendResult) -> None:
         self.received += other.received
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
+        self.suppressed += other.suppressed
+        self.anonymised += other.anonymised
+        self.dropped += other.dropped
 
 
 def events_to_arrow(events: Sequence[StoredEvent]) -> pa.Table:
@@ -88,6 +95,14 @@ def _stitch(db: Backend, relation: str, rules: IdentityRules | None) -> None:
     stitch_events(db, relation, rules)
 
 
+def _admit(db: Backend, relation: str) -> Admission:
+    """Every write of events passes the privacy gate of the store's home: suppressed identifiers are
+    refused, consent statements recorded, events without analytics consent anonymised or dropped."""
+    from touchpoints.privacy.gate import Gate
+
+    return Gate.for_store(db).admit(db, relation)
+
+
 def _insert_new_events(
     db: Backend, incoming: str, received: int, repeats: bool | None = None, rules: IdentityRules | None = None
 ) -> AppendResult:
@@ -110,17 +125,20 @@ def _insert_new_events(
         )
         db.register("_tp_fresh", fresh)
         try:
-            db.execute(
-                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {_SELECT_EVENTS} FROM {incoming} i "
-                f"SEMI JOIN _tp_fresh f ON i.message_id = f.message_id{first_only}"
-            )
-            _stitch(
+            admitted = _admit(
                 db,
-                f"(SELECT i.* FROM {incoming} i SEMI JOIN _tp_fresh f ON i.message_id = f.message_id)",
-                rules,
+                f"(SELECT i.* FROM {incoming} i SEMI JOIN _tp_fresh f ON i.message_id = f.message_id{first_only})",
             )
+            db.execute(
+                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {_SELECT_EVENTS} FROM {admitted.relation} i"
+            )
+            _stitch(db, admitted.relation, rules)
         finally:
             db.unregister("_tp_fresh")
+            db.execute("DROP TABLE IF EXISTS _tp_admitted")
+        result.stored -= admitted.refused
+        result.suppressed, result.anonymised, result.dropped = (
+            admitted.suppressed, admitted.anonymised, admitted.dropped)  # fmt: skip
     return result
 
 
@@ -141,18 +159,25 @@ def claim_message_ids(db: Backend, ids_table: str) -> int:
     return int(fresh.num_rows)
 
 
-def insert_events(db: Backend, select: str, ids_table: str, rules: IdentityRules | None = None) -> None:
+def insert_events(db: Backend, select: str, ids_table: str, rules: IdentityRules | None = None) -> Admission:
     """Inserts the rows of ``select`` (the event columns, by name) whose ids were claimed in ``ids_table``,
-    and stitches them into the identity graph in time order."""
+    through the privacy gate, and stitches them into the identity graph in time order. Returns what the
+    gate let in (``refused``: how many were not stored)."""
     db.execute(
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {', '.join(EVENT_COLUMNS)} FROM ({select})"
+        f"CREATE OR REPLACE TEMP TABLE _tp_inserting AS SELECT {', '.join(EVENT_COLUMNS)}, "
+        f"row_number() OVER (ORDER BY timestamp, message_id) AS _seq FROM ({select})"
     )
-    _stitch(
-        db,
-        "(SELECT e.*, row_number() OVER (ORDER BY e.timestamp, e.message_id) AS _seq FROM events e "
-        f"SEMI JOIN {ids_table} n ON e.message_id = n.message_id)",
-        rules,
-    )
+    try:
+        admitted = _admit(db, "_tp_inserting")
+        db.execute(
+            f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {', '.join(EVENT_COLUMNS)} "
+            f"FROM {admitted.relation} ORDER BY _seq"
+        )
+        _stitch(db, admitted.relation, rules)
+    finally:
+        db.execute("DROP TABLE IF EXISTS _tp_inserting")
+        db.execute("DROP TABLE IF EXISTS _tp_admitted")
+    return admitted
 
 
 def append_events(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 4
+VERSION = 5
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -174,6 +174,45 @@ _STEPS: dict[int, list[str]] = {
         LEFT JOIN identities a ON a.node = 'anonymous_id:' || e.anonymous_id
         """,
     ],
+    # Privacy (privacy/): the consent ledger, and the files Touchpoints wrote about customers (so an
+    # erasure reaches them).
+    5: [
+        "CREATE SEQUENCE IF NOT EXISTS consent_seq START 1",
+        """
+        CREATE TABLE IF NOT EXISTS consents (
+            seq BIGINT PRIMARY KEY DEFAULT nextval('consent_seq'),
+            node VARCHAR NOT NULL,        -- the identifier that stated it (user_id:..., anonymous_id:...)
+            purpose VARCHAR NOT NULL,     -- analytics, marketing, personalisation, sale_sharing, configured
+            status VARCHAR NOT NULL,      -- granted | denied | withdrawn (a denial after a grant)
+            stated_at TIMESTAMPTZ NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            source VARCHAR,               -- the write key or import source, or the admin key / CLI user
+            channel VARCHAR,
+            via VARCHAR NOT NULL,         -- event | api | cli | import
+            evidence JSON NOT NULL        -- the message id and banner version, or the request
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS exports (
+            id VARCHAR PRIMARY KEY,
+            kind VARCHAR NOT NULL,        -- audience | access | ...
+            purpose VARCHAR,              -- the purpose the file serves (its consent gate)
+            path VARCHAR NOT NULL,        -- absolute
+            format VARCHAR NOT NULL,
+            written_at TIMESTAMPTZ NOT NULL,
+            rows BIGINT NOT NULL,
+            actor VARCHAR
+        )
+        """,
+        # Which customer each line of a written file is about (line 1 is the first after any header).
+        """
+        CREATE TABLE IF NOT EXISTS export_rows (
+            export_id VARCHAR NOT NULL,
+            customer_id VARCHAR NOT NULL,
+            line BIGINT NOT NULL
+        )
+        """,
+    ],
 }
 
 
@@ -192,6 +231,8 @@ def migrate(db: Backend) -> int:
                 db.execute(statement)
             if version == 4:
                 _stitch_stored_events(db)
+            if version == 5:
+                _capture_stored_consents(db)
             db.execute("INSERT INTO schema_version VALUES (?)", [version])
     return int(current)
 
@@ -206,3 +247,14 @@ def _stitch_stored_events(db: Backend) -> None:
     stitch_events(
         db, "(SELECT *, row_number() OVER (ORDER BY received_at, timestamp, message_id) AS _seq FROM events)"
     )
+
+
+def _capture_stored_consents(db: Backend) -> None:
+    """A store from before the consent ledger: the consent its events stated is recorded (default
+    category names)."""
+    if not db.execute("SELECT EXISTS (SELECT 1 FROM events)")[0][0]:
+        return
+    from touchpoints.privacy.consent import PrivacyPolicy, capture
+
+    capture(db, "(SELECT *, row_number() OVER (ORDER BY timestamp, received_at, message_id) AS _seq FROM events)",
+            PrivacyPolicy())  # fmt: skip

@@ -272,16 +272,29 @@
       else if (choice && typeof choice === "object") {
         Object.keys(choice).forEach((k) => { if (typeof choice[k] === "boolean") prefs[k] = choice[k]; });
       } else return;
+      const known = anonymousId || userId;
       preferences = prefs;
       if (allowed()) {
         setCookie("tp_consent", JSON.stringify(prefs), YEAR);
+        send("track", { event: "Consent Preference Updated", properties: {} }); // the ledger's evidence
         autoPageView(); // the view that could not be counted before
         return;
       }
-      // Refused: stop, drop the queue, delete the ids; opt-out mode remembers the refusal.
+      // Refused: stop, drop the queue, delete the ids; opt-out mode remembers the refusal. A visitor the
+      // server knows gets one last message, the refusal itself (no page, no device), so the server's
+      // consent ledger records it: without it, the server would still hold their earlier grant.
       clearTimeout(timer);
       timer = null;
       queue = [];
+      if (known) {
+        const msg = { type: "track", event: "Consent Preference Updated", messageId: uuid(),
+          timestamp: new Date().toISOString(), properties: {},
+          context: { library: { name: "touchpoints.js", version: VERSION }, consent: { categoryPreferences: prefs } } };
+        if (anonymousId) msg.anonymousId = anonymousId;
+        if (userId) msg.userId = userId;
+        queue = [{ json: JSON.stringify(msg), tries: 0 }];
+        flush(true);
+      }
       anonymousId = userId = null;
       forget("tp_aid");
       forget("tp_uid");

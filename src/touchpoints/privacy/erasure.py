@@ -1,0 +1,197 @@
+"""The right to erasure (GDPR article 17): one command removes a person, everything merged into them and
+everything derived from them, and keeps them out.
+
+``erase`` (any identifier):
+
+1. loads what the spool holds, so events acknowledged a moment ago are erased with the rest;
+2. puts every identifier of the person on the suppression list (hashed), so nothing about them is stored
+   again: new events and imported rows carrying any of them are refused at the door;
+3. deletes, in one transaction, their rows from every table the inventory lists as personal (events,
+   identifiers, merge ledger, reviews, consents, quarantined items naming them, ...), and rewrites the
+   files Touchpoints wrote with them in (audience exports; access bundles are deleted);
+4. blanks their records still in the spool, in place.
+
+The matching model keeps no record values, so it has nothing of them; profiles and computed values are
+read from the tables on request, so they go with the rows.
+
+Deleted rows are gone for every reader at once, but DuckDB keeps deleted bytes in free blocks of the file
+until they are overwritten. ``purge`` makes erasure physical: it rewrites the store into a new file and
+blanks spooled records of every suppressed identifier, so no byte of an erased person is left in any file
+under the home.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from touchpoints.collector.loader import Loader
+from touchpoints.collector.spool import list_segments
+from touchpoints.config import Settings
+from touchpoints.privacy.audit import AuditLog
+from touchpoints.privacy.gate import SUPPRESSION_FILE, Gate
+from touchpoints.privacy.inventory import PERSONAL
+from touchpoints.privacy.subject import Subject, find, registered
+from touchpoints.privacy.suppression import SuppressionList, event_nodes, node_hash
+from touchpoints.store.backend import Backend
+from touchpoints.store.duckdb import open_store
+
+
+class NotFound(LookupError):
+    """No customer has the identifier given."""
+
+
+def _where(table: Any) -> tuple[str, int]:
+    return table.where.replace("$customer", "?"), table.where.count("$customer")
+
+
+def count_rows(db: Backend, subject: Subject) -> dict[str, int]:
+    counts = {}
+    with registered(db, subject):
+        for table in PERSONAL:
+            where, n = _where(table)
+            counts[table.name] = int(db.execute(f"SELECT count(*) FROM {table.name} WHERE {where}",
+                                                [subject.customer_id] * n)[0][0])  # fmt: skip
+    return counts
+
+
+def delete_rows(db: Backend, subject: Subject) -> dict[str, int]:
+    """Deletes the subject's rows from every personal table; call inside a transaction."""
+    counts = {}
+    with registered(db, subject):
+        for table in PERSONAL:
+            where, n = _where(table)
+            rows = db.execute(
+                f"DELETE FROM {table.name} WHERE {where} RETURNING 1", [subject.customer_id] * n
+            )
+            counts[table.name] = len(rows)
+    return counts
+
+
+def scrub_files(db: Backend, subject: Subject) -> list[str]:
+    """Rewrites (or, for access bundles, deletes) every file Touchpoints wrote with the subject in; call
+    before their ``export_rows`` are deleted."""
+    touched: list[str] = []
+    for export_id, path in db.execute(
+        "SELECT DISTINCT e.id, e.path FROM exports e JOIN export_rows r ON r.export_id = e.id "
+        "WHERE r.customer_id IN (SELECT unnest(?::VARCHAR[])) AND e.kind = 'access'",
+        [subject.customer_ids],
+    ):
+        Path(path).unlink(missing_ok=True)
+        db.execute("DELETE FROM export_rows WHERE export_id = ?", [export_id])
+        db.execute("UPDATE exports SET rows = 0 WHERE id = ?", [export_id])
+        touched.append(str(path))
+    try:
+        from touchpoints.audiences.export import scrub_export_rows
+    except ImportError:  # pragma: no cover - the audiences package ships with the core
+        return touched
+    for customer_id in subject.customer_ids:
+        touched += scrub_export_rows(db, customer_id)
+    return touched
+
+
+def _blank(path: Path, wanted: Any) -> int:
+    """Overwrites, in place and at the same length, every complete line of ``path`` that ``wanted(line)``
+    accepts; the writer may keep appending meanwhile (only whole lines before the end are touched)."""
+    blanked = 0
+    try:
+        fh = path.open("r+b")
+    except FileNotFoundError:
+        return 0
+    with fh:
+        offset = 0
+        for line in fh:
+            if line.endswith(b"\n") and line.strip() and wanted(line):
+                fh.seek(offset)
+                fh.write(b" " * (len(line) - 1))
+                fh.seek(offset + len(line))
+                blanked += 1
+            offset += len(line)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return blanked
+
+
+def spool_files(spool_dir: Path) -> list[Path]:
+    files = [p for _, p in list_segments(spool_dir)]
+    staging = spool_dir / ".loading.jsonl"
+    return [*files, staging] if staging.exists() else files
+
+
+def scrub_spool_subject(spool_dir: Path, subject: Subject) -> int:
+    """Blanks the spooled records that name the subject (an identifier value or one of their events)."""
+    pattern = subject.search()
+    ids = {m.encode() for m in subject.message_ids}
+
+    def wanted(line: bytes) -> bool:
+        if pattern.search(line.decode("utf-8", "replace").lower()):
+            return True
+        found = re.search(rb'"message_id":"([^"]+)"', line)
+        return bool(found and found.group(1) in ids)
+
+    return sum(_blank(p, wanted) for p in spool_files(spool_dir))
+
+
+def scrub_spool_suppressed(spool_dir: Path, gate: Gate) -> int:
+    """Blanks the spooled events that carry any suppressed identifier (read as the graph reads them)."""
+    hashes = gate.hashes()
+    if not hashes:
+        return 0
+
+    def wanted(line: bytes) -> bool:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        if record.get("_k") == "q":
+            try:
+                record = json.loads(record.get("payload") or "{}")
+            except ValueError:
+                return False
+            record = {"user_id": record.get("userId"), "anonymous_id": record.get("anonymousId"),
+                      "previous_id": record.get("previousId"), **record}  # fmt: skip
+        if not isinstance(record, dict):
+            return False
+        return any(node_hash(n) in hashes for n in event_nodes(record, str(record.get("source")), gate.rules))
+
+    return sum(_blank(p, wanted) for p in spool_files(spool_dir))
+
+
+def erase(settings: Settings, ref: str, *, actor: str, dry_run: bool = False) -> dict[str, Any]:
+    """Erases the person ``ref`` names; returns what was removed (counts and files, no personal data)."""
+    started = time.perf_counter()
+    loader = Loader.for_settings(settings)
+    with open_store(settings.store_path) as db:
+        loader.load_pending(db)
+        subject = find(db, ref, settings.identity)
+        if subject is None:
+            raise NotFound(
+                f"no customer has the identifier {ref!r}; try another (an e-mail, phone, userId, anonymousId "
+                "or customer id), or `touchpoints profiles search`"
+            )
+        report: dict[str, Any] = {"customer_id": subject.customer_id, "identifiers": len(subject.nodes),
+                                  "dry_run": dry_run}  # fmt: skip
+        if dry_run:
+            report["rows"] = count_rows(db, subject)
+            return report
+        # Suppressed first: from here on the door refuses them, so nothing new arrives while we delete.
+        suppressed = SuppressionList(settings.home / SUPPRESSION_FILE).add(subject.nodes, cause="erasure")
+        # Files first, committed on their own: a file rewritten is never out of step with its records, and
+        # if the deletion then fails the person is already out of every file (it can simply be re-run).
+        with db.transaction():
+            report["files"] = scrub_files(db, subject)
+        with db.transaction():
+            report["rows"] = delete_rows(db, subject)
+        report["spool_records"] = scrub_spool_subject(settings.spool_dir, subject)
+        report["suppressed"] = suppressed
+    report["seconds"] = round(time.perf_counter() - started, 3)
+    AuditLog(settings.audit_path).append(
+        actor, "privacy.erase", subject.customer_id,
+        rows=report["rows"], files=len(report["files"]), spool_records=report["spool_records"],
+        identifiers_suppressed=len(subject.nodes),
+    )  # fmt: skip
+    return report

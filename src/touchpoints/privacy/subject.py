@@ -1,0 +1,112 @@
+"""The data subject: one person as the store knows them, found by any identifier.
+
+``find`` resolves a customer id, ``kind:value`` or a bare identifier to the customer, and gathers what the
+rights need: their identifiers (graph nodes), the message ids of their events, and the lower-cased values
+that find them in free text (quarantined payloads, the spool, files Touchpoints wrote).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from touchpoints.identity.lookup import CUSTOMER_MESSAGE_IDS, find_customer
+from touchpoints.identity.rules import IdentityRules
+from touchpoints.store.backend import Backend
+
+# A value shorter than this is not searched for in free text: "42" would match everybody's payloads.
+MIN_SCAN_LENGTH = 5
+
+
+@dataclass
+class Subject:
+    customer_id: str
+    nodes: list[str]
+    identifiers: list[tuple[str, str, str]]  # (kind, value, source)
+    message_ids: list[str] = field(repr=False)
+    # Customer ids merged into this one over time (no longer in use): files written before a merge name
+    # the person by those.
+    absorbed: list[str] = field(default_factory=list)
+
+    @property
+    def customer_ids(self) -> list[str]:
+        return [self.customer_id, *self.absorbed]
+
+    @property
+    def values(self) -> list[str]:
+        """Lower-cased values to look for in free text: every identifier value, and a phone's digits."""
+        found: set[str] = set()
+        for kind, value, _ in self.identifiers:
+            found.add(value.lower())
+            if kind == "phone":
+                found.add(re.sub(r"\D", "", value))
+            if kind == "social":
+                found.add(value.partition(":")[2].lower())
+        return sorted(v for v in found if len(v) >= MIN_SCAN_LENGTH)
+
+    @property
+    def patterns(self) -> list[str]:
+        """``values`` as whole-word patterns (RE2 and Python alike): ``jane1`` does not find ``jane12``."""
+        return [f"(?:^|[^a-z0-9]){re.escape(v)}(?:$|[^a-z0-9])" for v in self.values]
+
+    def search(self) -> re.Pattern[str]:
+        """One Python pattern for all ``values`` (match it against lower-cased text)."""
+        return re.compile("|".join(self.patterns) or r"(?!x)x")
+
+
+def find(db: Backend, ref: str, rules: IdentityRules | None = None) -> Subject | None:
+    customer_id = find_customer(db, ref, rules)
+    if customer_id is None:
+        return None
+    rows = db.execute(
+        "SELECT node, kind, value, source FROM identities WHERE customer_id = ? ORDER BY first_seen, node",
+        [customer_id],
+    )
+    messages = [r[0] for r in db.execute(CUSTOMER_MESSAGE_IDS, [customer_id])]
+    absorbed = db.execute(
+        """
+        WITH RECURSIVE merged(customer_id) AS (
+            SELECT ?::VARCHAR
+            UNION
+            SELECT l.customer_from FROM identity_links l JOIN merged m ON l.customer_into = m.customer_id
+            WHERE l.status = 'merged' AND l.customer_from IS NOT NULL
+        )
+        SELECT customer_id FROM merged WHERE customer_id <> ?
+        AND customer_id NOT IN (SELECT customer_id FROM identities) ORDER BY customer_id
+        """,
+        [customer_id, customer_id],
+    )
+    return Subject(
+        customer_id=customer_id,
+        nodes=[r[0] for r in rows],
+        identifiers=[(r[1], r[2], r[3]) for r in rows],
+        message_ids=messages,
+        absorbed=[r[0] for r in absorbed],
+    )
+
+
+@contextmanager
+def registered(db: Backend, subject: Subject) -> Iterator[None]:
+    """Registers ``_subject_nodes``, ``_subject_messages``, ``_subject_values`` and ``_subject_customers``
+    for the inventory's predicates."""
+    db.register("_subject_nodes", pa.table({"node": pa.array(subject.nodes, pa.string())}))
+    db.register("_subject_messages", pa.table({"message_id": pa.array(subject.message_ids, pa.string())}))
+    db.register("_subject_customers", pa.table({"customer_id": pa.array(subject.customer_ids, pa.string())}))
+    db.register(
+        "_subject_values",
+        pa.table(
+            {
+                "value": pa.array(subject.values, pa.string()),
+                "pattern": pa.array(subject.patterns, pa.string()),
+            }
+        ),
+    )
+    try:
+        yield
+    finally:
+        for name in ("_subject_nodes", "_subject_messages", "_subject_values", "_subject_customers"):
+            db.unregister(name)
