@@ -108,6 +108,14 @@ def _show(summary: dict[str, object]) -> None:
         f"queued {resolved['queued_for_review']} for review (touchpoints identity review). Against the planted "
         f"truth: precision {matching['precision']:.3f}, recall {matching['recall']:.3f}, F1 {matching['f1']:.3f}."
     )
+    consent = summary["consent"]
+    assert isinstance(consent, dict)
+    click.echo(
+        f"Consent: {consent['marketing']} customers allow marketing, {consent['personalisation']} "
+        f"personalisation (touchpoints audiences export --format meta --out audience.csv --home {summary['home']})."
+    )
     click.echo(f"Jane Doe's profile: touchpoints profiles show jane.doe@example.com --home {summary['home']}")
+    click.echo(f"Everything held about her: touchpoints privacy export jane.doe@example.com --out jane.json "
+               f"--home {summary['home']}")  # fmt: skip
     click.echo(f"Files:        {summary['files']}")
     click.echo(f"Ground truth: {summary['ground_truth']}")

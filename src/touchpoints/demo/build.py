@@ -28,6 +28,7 @@ from touchpoints.identity.matching import MatchError
 from touchpoints.identity.resolve import resolve
 from touchpoints.sources.importer import ImportOptions, run_import
 from touchpoints.store.backend import Backend
+from touchpoints.privacy.gate import Gate
 from touchpoints.store.duckdb import open_store
 
 TRUTH_FILE = "ground_truth.json"
@@ -234,6 +235,11 @@ def build(
             "matching": matching_quality(db, truth),
             "customers": db.execute("SELECT count(DISTINCT customer_id) FROM identities")[0][0],
         }
+        gate = Gate.for_settings(settings)
+        consent = {
+            purpose: db.execute(f"SELECT count(*) FROM ({gate.customers_sql(purpose)})")[0][0]
+            for purpose in ("marketing", "personalisation")
+        }
         lap("resolve")
         resolve_jane(db, truth)
         stored = dict(db.execute("SELECT channel, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
@@ -263,6 +269,7 @@ def build(
         "quarantine_held": held,
         "identified_customers": people,
         "identity": identity,
+        "consent": consent,
         "by_channel": stored,
         "by_type": by_type,
         "ground_truth": str(path),

@@ -99,6 +99,17 @@ class _Renderer:
 
     def __init__(self, seed: int, owner: str, user_id: str | None, traits: dict[str, Any] | None) -> None:
         self.rng = random.Random(f"{seed}:{owner}")
+        # The choice made on the site's consent banner (its own stream, so the rest of the world is as it
+        # was): everyone here allows analytics; most allow personalisation, over half marketing.
+        choice = random.Random(f"{seed}:{owner}:consent")
+        self.consent = {
+            "categoryPreferences": {
+                "analytics": True,
+                "personalisation": choice.random() < 0.8,
+                "marketing": choice.random() < 0.55,
+            },
+            "version": "banner-2026-09",
+        }
         self.user_id = user_id
         self.traits = traits
         self.events: list[Event] = []
@@ -287,6 +298,10 @@ class _Renderer:
             context["network"] = {"wifi": True}
         else:
             context["library"] = dict(WEB_LIBRARIES[device.library])
+            context["consent"] = {
+                **self.consent,
+                "categoryPreferences": dict(self.consent["categoryPreferences"]),
+            }
             if page is not None:
                 context["page"] = page
         if state.get("campaign") is not None and state.get("landing"):

@@ -125,10 +125,13 @@ def spool_files(spool_dir: Path) -> list[Path]:
 def scrub_spool_subject(spool_dir: Path, subject: Subject) -> int:
     """Blanks the spooled records that name the subject (an identifier value or one of their events)."""
     pattern = subject.search()
+    values = [v.encode() for v in subject.values]
     ids = {m.encode() for m in subject.message_ids}
 
     def wanted(line: bytes) -> bool:
-        if pattern.search(line.decode("utf-8", "replace").lower()):
+        low = line.lower()
+        # A plain substring search first (fast); the whole-word pattern only for the few lines it finds.
+        if any(v in low for v in values) and pattern.search(low.decode("utf-8", "replace")):
             return True
         found = re.search(rb'"message_id":"([^"]+)"', line)
         return bool(found and found.group(1) in ids)
