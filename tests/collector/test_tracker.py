@@ -467,7 +467,9 @@ def test_opt_in_consent_tracks_and_stores_nothing_before_consent(stack: Stack) -
         assert storage(page)["local"] == {}
         deadline = time.monotonic() + 20
         while ledger(stack.home, aid).get("analytics") != "withdrawn":
-            assert time.monotonic() < deadline, f"the withdrawal never reached the ledger: {ledger(stack.home, aid)}"
+            assert time.monotonic() < deadline, (
+                f"the withdrawal never reached the ledger: {ledger(stack.home, aid)}"
+            )
             time.sleep(0.2)
         before = len(stack.batch_requests)
         page.evaluate("touchpoints.track('After Withdrawal'); touchpoints.flush()")
@@ -488,7 +490,11 @@ def test_opt_in_consent_tracks_and_stores_nothing_before_consent(stack: Stack) -
         ("track", "Consent Preference Updated"),
     ], "the choice, the view current at consent, the track, and the view after reload"
     # The refusal is stored without the visitor's id (analytics is refused), but the ledger has it.
-    assert not [e for e in stored_events(stack.home) if e.get("anonymousId") == aid and e.get("event") == "After Withdrawal"]
+    assert not [
+        e
+        for e in stored_events(stack.home)
+        if e.get("anonymousId") == aid and e.get("event") == "After Withdrawal"
+    ]
     assert ledger(stack.home, aid) == {"analytics": "withdrawn", "marketing": "denied"}
     for event in mine:
         assert event["context"]["consent"] == {"categoryPreferences": {"analytics": True, "marketing": False}}

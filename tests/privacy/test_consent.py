@@ -272,3 +272,57 @@ def test_consent_through_the_cli_and_the_admin_api(tmp_path: Path) -> None:
         server.kill()
     actions = [json.loads(line)["action"] for line in home.settings.audit_path.read_text().splitlines()]
     assert actions.count("consent.change") == 2
+
+
+def test_a_forged_future_grant_cannot_outrank_a_withdrawal(tmp_path: Path) -> None:
+    """The write key is public: a grant dated 2099 counts from when it arrived, so a withdrawal recorded
+    later (by phone, through the CLI) wins."""
+    home = make_home(tmp_path / "home")
+    store(home, {"type": "identify", "userId": "f-1", "timestamp": "2099-01-01T00:00:00Z",
+                 "context": prefs(marketing=True)})  # fmt: skip
+    out = CliRunner().invoke(cli, ["privacy", "consent", "f-1", "--deny", "marketing", "--evidence", "phoned",
+                                   "--home", str(home.path), "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["purposes"]["marketing"]["allowed"] is False
+    assert consent_of(home, "f-1")["marketing"] == "withdrawn"
+
+
+def test_untidy_ids_state_consent_for_the_right_person(tmp_path: Path) -> None:
+    home = make_home(tmp_path / "home")
+    store(home, {"type": "identify", "userId": "ws-2", "timestamp": at(0), "context": prefs(marketing=True)})
+    # Sent with a stray space, and with a placeholder userId and the real anonymousId.
+    store(
+        home,
+        {
+            "type": "track",
+            "userId": "ws-2 ",
+            "event": "E",
+            "timestamp": at(1),
+            "context": prefs(marketing=False),
+        },
+    )
+    assert consent_of(home, "ws-2")["marketing"] == "withdrawn"
+    store(
+        home,
+        {
+            "type": "identify",
+            "anonymousId": "anon-3",
+            "timestamp": at(0),
+            "traits": {"email": "a3@example.com"},
+        },
+    )
+    store(home, {"type": "track", "userId": "undefined", "anonymousId": "anon-3", "event": "E", "timestamp": at(1),
+                 "context": prefs(marketing=True)})  # fmt: skip
+    assert consent_of(home, "a3@example.com") == {"marketing": "granted"}
+    assert rows(home, "SELECT count(*) FROM consents WHERE node LIKE 'user_id:undefined%'") == [(0,)]
+
+
+def test_anonymised_events_lose_identifying_properties_and_never_join_the_graph(tmp_path: Path) -> None:
+    home = make_home(tmp_path / "home", '[privacy]\nmodes = { analytics = "opt_in" }\n')
+    store(home, {"type": "track", "userId": "nc-1", "event": "Order Completed", "timestamp": at(0),
+                 "properties": {"email": "nc@example.com", "loyalty_id": "L-999", "name": "No Consent",
+                                "revenue": 30, "order_id": "o-1"}})  # fmt: skip
+    [(properties, flags)] = rows(home, "SELECT properties::VARCHAR, flags FROM events")
+    assert json.loads(properties) == {"revenue": 30, "order_id": "o-1"} and "anonymised" in flags
+    assert rows(home, "SELECT count(*) FROM identities") == [(0,)]
+    assert rows(home, "SELECT count(*) FROM user_agents") == [(0,)]

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import Home, ServerProcess, make_home, wait_for_events
+from tests.privacy.test_consent import store
 from tests.sources.helpers import do_import, write
 from touchpoints.cli.main import cli
 from touchpoints.collector.spool import Spool
@@ -165,17 +166,25 @@ def test_access_erasure_purge_and_suppression(tmp_path: Path) -> None:
     assert other["counts"]["quarantine"] == 1 and other["counts"]["events"] >= 5
     cli_json("privacy", "erase", zed.email, "--home", str(home.path), code=4)
 
-    # Re-sent events for any erased identifier are refused at the door, over HTTP and in imports.
+    # Re-sent events for any erased identifier are refused at the door, over HTTP and in imports; the
+    # answer is the same as for any event (a write key's holder cannot learn who was erased).
     server = ServerProcess(home.path).start()
     try:
         resent: list[dict[str, Any]] = [
-            {"userId": zed.user_id, "traits": {"note": "back"}},
-            {"anonymousId": zed.anonymous_id, "traits": {"note": "back"}},
-            {"anonymousId": "fresh-device", "traits": {"email": zed.email.upper()}},
+            {"type": "identify", "userId": zed.user_id, "traits": {"note": "back"}},
+            {"type": "identify", "userId": f" {zed.user_id} ", "traits": {"note": "spaced"}},
+            {"type": "identify", "anonymousId": zed.anonymous_id, "traits": {"note": "back"}},
+            {"type": "identify", "anonymousId": "fresh-device", "traits": {"email": zed.email.upper()}},
         ]
-        for ids in resent:
-            answer = send(server, home, [{"type": "identify", **ids}])
-            assert answer["suppressed"] == 1, answer
+        for event in resent:
+            answer = send(server, home, [event])
+            assert answer == {"success": True, "accepted": 1, "quarantined": 0, "errors": []}, answer
+        # A bad event naming them anywhere is not kept in quarantine either.
+        bad = {"type": "review", "anonymousId": "x-1", "properties": {"deep": [{"contact": zed.email}]}}
+        assert send(server, home, [bad])["quarantined"] == 1
+        # Someone else signing in on the erased person's browser: theirs, stored without the old cookie.
+        send(server, home, [{"type": "track", "userId": "newcomer-1", "anonymousId": zed.anonymous_id,
+                             "event": "Signed In"}])  # fmt: skip
         send(server, home, [{"type": "track", "userId": omar.user_id, "event": "Still here"}])
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -185,14 +194,67 @@ def test_access_erasure_purge_and_suppression(tmp_path: Path) -> None:
             time.sleep(0.2)
     finally:
         server.stop()
+    with open_store(home.settings.store_path) as db:
+        assert db.execute("SELECT user_id, anonymous_id FROM events WHERE event = 'Signed In'") == [
+            ("newcomer-1", None)
+        ]
     again = do_import(home, "contacts", contacts, source="crm2")
     assert again["suppressed"] == 1 and again["imported"] == 1
+    # A bad row naming them (a consent value that is no answer) is not kept in quarantine.
+    bad_rows = write(tmp_path / "bad.csv", f"record_id,email,consent_marketing\nRX,{zed.email},maybe\n")
+    assert do_import(home, "contacts", bad_rows, source="crm3")["quarantined"] == 0
     with open_store(home.settings.store_path) as db:
         assert db.execute("SELECT count(*) FROM identities WHERE value IN (?, ?, ?)",
                           [zed.user_id, zed.anonymous_id, zed.email])[0][0] == 0  # fmt: skip
     assert not scan(home.path, [zed.user_id, zed.anonymous_id, zed.email])
+    cli_json("privacy", "purge", "--home", str(home.path))
+    assert not scan(home.path, zed.canaries)
     # The audit log says who exported, erased and purged, and holds no identifier.
     audit = (home.path / "audit.jsonl").read_text(encoding="utf-8")
     actions = [json.loads(line)["action"] for line in audit.splitlines()]
     assert {"privacy.export", "privacy.erase", "privacy.purge"} <= set(actions)
     cli_json("privacy", "audit", "--verify", "--home", str(home.path))
+
+
+def test_erasure_reaches_events_found_other_ways_and_redacts_other_peoples(tmp_path: Path) -> None:
+    """Events of the person that the profile's rule does not see (a userId sent with spaces, a placeholder
+    userId with her e-mail), and another customer's event that carried her e-mail (a link the rules
+    refused): hers are erased, his stays with her e-mail replaced."""
+    home = make_home(tmp_path / "home")
+    tag = secrets.token_hex(5)
+    jane, email = f"jane-{tag}", f"jane.{tag}@example.org"
+    store(
+        home,
+        {"type": "identify", "userId": jane, "traits": {"email": email}},
+        {"type": "track", "userId": f" {jane}", "event": "Spaced", "properties": {"canary": f"spaced{tag}"}},
+        {"type": "identify", "userId": "undefined", "traits": {"email": email, "canary": f"placeholder{tag}"}},
+        {"type": "identify", "userId": f"bob-{tag}", "traits": {"name": "Bob"},
+         "context": {"traits": {"email": email}}},
+    )  # fmt: skip
+    bundle = tmp_path / "jane.json"
+    cli_json("privacy", "export", email, "--out", str(bundle), "--home", str(home.path))
+    text = bundle.read_text(encoding="utf-8")
+    assert f"spaced{tag}" in text and f"placeholder{tag}" in text
+    assert f"bob-{tag}" not in text, "the other end of a refused link is someone else's identifier"
+    erased = cli_json("privacy", "erase", email, "--yes", "--home", str(home.path))
+    assert erased["redacted_in_others"] == 1
+    cli_json("privacy", "purge", "--home", str(home.path))
+    assert not scan(home.path, [jane, email, f"spaced{tag}", f"placeholder{tag}"])
+    with open_store(home.settings.store_path) as db:
+        bob = db.execute("SELECT context::VARCHAR FROM events WHERE user_id = ?", [f"bob-{tag}"])
+    assert bob and "[erased]" in bob[0][0], "Bob keeps his event, without her e-mail"
+
+
+def test_someone_the_graph_never_linked_can_still_be_exported_and_erased(tmp_path: Path) -> None:
+    """Under opt-in analytics a refuser's events are stored anonymised, but their refusal is on record:
+    that record is theirs to see and to erase."""
+    home = make_home(tmp_path / "home", '[privacy]\nmodes = { analytics = "opt_in" }\n')
+    store(home, {"type": "track", "userId": "refuser-777", "event": "Viewed",
+                 "context": {"consent": {"categoryPreferences": {"analytics": False}}}})  # fmt: skip
+    out = tmp_path / "r.json"
+    found = cli_json("privacy", "export", "refuser-777", "--out", str(out), "--home", str(home.path))
+    assert found["counts"]["consents"] == 1
+    erased = cli_json("privacy", "erase", "refuser-777", "--yes", "--home", str(home.path))
+    assert erased["rows"]["consents"] == 1
+    cli_json("privacy", "purge", "--home", str(home.path))
+    assert not scan(home.path, ["refuser-777"])

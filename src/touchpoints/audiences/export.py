@@ -35,6 +35,7 @@ from touchpoints.identity.lookup import find_customer
 from touchpoints.identity.rules import IdentityRules
 from touchpoints.privacy.gate import Gate
 from touchpoints.privacy.hashing import hashed
+from touchpoints.profiles.traits import RECTIFICATION_SOURCE
 from touchpoints.store.backend import Backend
 
 FORMATS = ("meta", "google", "csv", "jsonl")
@@ -104,9 +105,9 @@ def _trait_sql(precedence: str, source_priority: Sequence[str]) -> tuple[str, li
     rules of ``profiles.traits``: identify traits and every event's context.traits, the latest sighting
     wins, or the first source of ``source_priority`` that has one)."""
     params: list[Any] = []
-    rank = ""
+    rank = f"(source <> '{RECTIFICATION_SOURCE}'), "  # a rectification wins, as in profiles
     if precedence == "source_priority":
-        rank = "coalesce(least(list_position(?::VARCHAR[], source), list_position(?::VARCHAR[], channel)), 1000000), "
+        rank += "coalesce(least(list_position(?::VARCHAR[], source), list_position(?::VARCHAR[], channel)), 1000000), "
         params += [list(source_priority), list(source_priority)]
     sql = f"""
         SELECT customer_id, value FROM (

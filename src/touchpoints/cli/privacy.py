@@ -123,12 +123,21 @@ def erase_cmd(ref: str, dry_run: bool, yes: bool, home: str | None, as_json: boo
     rows = ", ".join(f"{n} {t}" for t, n in result["rows"].items() if n)
     if dry_run:
         click.echo(f"Would erase {result['customer_id']} ({result['identifiers']} identifiers): {rows}")
+        if result.get("related_customers"):
+            click.echo("Kept apart from them by the identity rules, perhaps the same person: "
+                       + ", ".join(result["related_customers"]))  # fmt: skip
         return
     click.echo(f"Erased {result['customer_id']} in {result['seconds']} s: {rows}")
     click.echo(
         f"{result['spool_records']} spooled records blanked, {len(result['files'])} files rewritten; "
         f"{result['identifiers']} identifiers suppressed."
     )
+    if result.get("redacted_in_others"):
+        click.echo(f"Their identifiers were replaced by [erased] in {result['redacted_in_others']} events of other "
+                   "customers (links the identity rules refused).")  # fmt: skip
+    if result.get("related_customers"):
+        click.echo("Kept apart from them by the identity rules, perhaps the same person: "
+                   + ", ".join(result["related_customers"]) + " (erase those too if so).")  # fmt: skip
     click.echo("Deleted bytes stay in the store file until `touchpoints privacy purge` rewrites it.")
 
 

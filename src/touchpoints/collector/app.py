@@ -181,7 +181,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     add_link_routes(app, collector, LinkRegistry(settings.links_path))
     add_profile_routes(app, settings)
-    add_privacy_routes(app, settings)
+    add_privacy_routes(app, settings, loader)
     add_personalise_routes(app, settings)
     add_key_routes(app, keys, AuditLog(settings.audit_path))
 

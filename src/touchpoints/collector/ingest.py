@@ -253,9 +253,21 @@ class Collector:
                 )
                 if len(errors) < MAX_ERRORS_SHOWN:
                     errors.append({"index": index, "reason": reason, "quarantine_id": item.quarantine_id})
-            if refusing and self.gate.refuses(stored_view(item), item.source):
-                suppressed += 1  # an erased person's identifier: acknowledged, never written
-                continue
+            if refusing:
+                refusal = (
+                    self.gate.refuses_text(item.payload, bytes(item.envelope).decode("utf-8", "replace"))
+                    if isinstance(item, QuarantinedItem)
+                    else self.gate.refuses(stored_view(item), item.source)
+                )
+                if refusal == "strip" and isinstance(item, StoredEvent):
+                    item.anonymous_id = (
+                        None  # another person on an erased person's browser: theirs, cookie-less
+                    )
+                elif refusal:
+                    # An erased person's identifier: acknowledged like any event (the answer must not tell a
+                    # write key's holder who was erased), never written.
+                    suppressed += 1
+                    continue
             items.append(item)
         if items:
             try:
@@ -269,11 +281,12 @@ class Collector:
                     "an event twice)",
                     headers={"retry-after": "1"},
                 )
+        if suppressed:
+            log.info("%d events not written: they carry identifiers of erased people", suppressed)
         answer: dict[str, Any] = {
             "success": True,
             "accepted": accepted,
             "quarantined": len(raw_events) - accepted,
-            **({"suppressed": suppressed} if suppressed else {}),
             "errors": errors,
         }
         return Answer(200, _encoder.encode(answer))
@@ -293,7 +306,10 @@ class Collector:
                 limits=self.limits,
                 client_ip=client_ip,
             )
-            if self.gate.hashes() and self.gate.refuses(stored_view(event), event.source):
+            verdict = self.gate.hashes() and self.gate.refuses(stored_view(event), event.source)
+            if verdict == "strip":
+                event.anonymous_id = None
+            elif verdict:
                 return False
             await self.spool.append(_encoder.encode_lines([event]))
         except (InvalidEvent, OSError, SpoolClosed) as exc:

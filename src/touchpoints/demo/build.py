@@ -26,9 +26,9 @@ from touchpoints.demo.evaluate import matching_quality
 from touchpoints.demo.files import IMPORTS
 from touchpoints.identity.matching import MatchError
 from touchpoints.identity.resolve import resolve
+from touchpoints.privacy.gate import Gate
 from touchpoints.sources.importer import ImportOptions, run_import
 from touchpoints.store.backend import Backend
-from touchpoints.privacy.gate import Gate
 from touchpoints.store.duckdb import open_store
 
 TRUTH_FILE = "ground_truth.json"

@@ -102,13 +102,10 @@ class _Renderer:
         # The choice made on the site's consent banner (its own stream, so the rest of the world is as it
         # was): everyone here allows analytics; most allow personalisation, over half marketing.
         choice = random.Random(f"{seed}:{owner}:consent")
-        self.consent = {
-            "categoryPreferences": {
-                "analytics": True,
-                "personalisation": choice.random() < 0.8,
-                "marketing": choice.random() < 0.55,
-            },
-            "version": "banner-2026-09",
+        self.preferences = {
+            "analytics": True,
+            "personalisation": choice.random() < 0.8,
+            "marketing": choice.random() < 0.55,
         }
         self.user_id = user_id
         self.traits = traits
@@ -298,10 +295,7 @@ class _Renderer:
             context["network"] = {"wifi": True}
         else:
             context["library"] = dict(WEB_LIBRARIES[device.library])
-            context["consent"] = {
-                **self.consent,
-                "categoryPreferences": dict(self.consent["categoryPreferences"]),
-            }
+            context["consent"] = {"categoryPreferences": dict(self.preferences), "version": "banner-2026-09"}
             if page is not None:
                 context["page"] = page
         if state.get("campaign") is not None and state.get("landing"):

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from touchpoints.identity.rules import DEFAULT_BLOCKED
 from touchpoints.store.backend import Backend
 
 PURPOSES = ("analytics", "marketing", "personalisation", "sale_sharing")
@@ -94,35 +95,45 @@ def _categories_table(policy: PrivacyPolicy) -> pa.Table:
     )
 
 
-# The identifier an event's statement is recorded under: its userId, else its anonymousId (node keys as
-# the identity graph writes them).
-_NODE = (
-    "CASE WHEN r.user_id IS NOT NULL THEN 'user_id:' || r.user_id ELSE 'anonymous_id:' || r.anonymous_id END"
-)
+def _node_sql(blocked: Iterable[str]) -> str:
+    """The identifier an event's statement is recorded under: its userId, else its anonymousId, normalised
+    as the identity graph's node keys are (trimmed; a placeholder such as "undefined" is no identifier)."""
+    listed = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(blocked)) or "''"
+
+    def usable(column: str) -> str:
+        return f"(nullif(trim(r.{column}), '') IS NOT NULL AND lower(trim(r.{column})) NOT IN ({listed}))"
+
+    return (
+        f"CASE WHEN {usable('user_id')} THEN 'user_id:' || trim(r.user_id) "
+        f"WHEN {usable('anonymous_id')} THEN 'anonymous_id:' || trim(r.anonymous_id) END"
+    )
 
 
-def stated_sql(relation: str) -> str:
+def stated_sql(relation: str, blocked: Iterable[str] = DEFAULT_BLOCKED) -> str:
     """Every purpose statement of ``relation``'s events, one row per (event, category):
     ``message_id, node, category, status, stated_at, received_at, source, channel, version, _seq``."""
     return f"""
-        SELECT r.message_id, {_NODE} AS node, lower(p.key) AS category,
+        SELECT r.message_id, {_node_sql(blocked)} AS node, lower(p.key) AS category,
                CASE WHEN p.type = 'BOOLEAN' THEN (CASE WHEN p.value::VARCHAR = 'true' THEN 'granted' ELSE 'denied' END)
                     WHEN p.type = 'VARCHAR' AND lower(p.value->>'$') IN ('granted', 'true', 'yes') THEN 'granted'
                     WHEN p.type = 'VARCHAR' AND lower(p.value->>'$') IN ('denied', 'false', 'no') THEN 'denied'
                     WHEN p.type = 'VARCHAR' AND lower(p.value->>'$') = 'withdrawn' THEN 'withdrawn'
                END AS status,
-               r.timestamp AS stated_at, r.received_at, r.source, r.channel,
+               -- A client's clock (or a forged timestamp) cannot date a statement after its arrival: a
+               -- grant dated 2099 must not outrank a withdrawal recorded today.
+               least(r.timestamp, r.received_at) AS stated_at, r.received_at, r.source, r.channel,
                coalesce(r.context->>'$.consent.version', r.context->>'$.consent.bannerVersion') AS version,
                r.context->>'$.import.file' AS import_file, r.context->>'$.import.row' AS import_row,
                r._seq
         FROM (SELECT * FROM {relation} WHERE contains(context::VARCHAR, 'categoryPreferences')) r,
              json_each(r.context -> '$.consent.categoryPreferences') p
         WHERE json_type(r.context -> '$.consent.categoryPreferences') = 'OBJECT'
-          AND (r.user_id IS NOT NULL OR r.anonymous_id IS NOT NULL)
     """
 
 
-def capture(db: Backend, relation: str, policy: PrivacyPolicy) -> int:
+def capture(
+    db: Backend, relation: str, policy: PrivacyPolicy, blocked: Iterable[str] = DEFAULT_BLOCKED
+) -> int:
     """Records the consent changes stated by the events of ``relation`` (event columns and ``_seq``);
     call inside the transaction that stores them. Returns how many rows the ledger gained."""
     db.register("_tp_categories", _categories_table(policy))
@@ -131,10 +142,10 @@ def capture(db: Backend, relation: str, policy: PrivacyPolicy) -> int:
             f"""
             INSERT INTO consents (node, purpose, status, stated_at, recorded_at, source, channel, via, evidence)
             WITH stated AS (
-                SELECT s.*, c.purpose, coalesce(i.customer_id, s.node) AS who FROM ({stated_sql(relation)}) s
+                SELECT s.*, c.purpose, coalesce(i.customer_id, s.node) AS who FROM ({stated_sql(relation, blocked)}) s
                 JOIN _tp_categories c ON c.category = s.category
                 LEFT JOIN identities i ON i.node = s.node
-                WHERE s.status IS NOT NULL
+                WHERE s.status IS NOT NULL AND s.node IS NOT NULL
                 QUALIFY row_number() OVER (PARTITION BY s.node, c.purpose, s.stated_at ORDER BY s._seq DESC) = 1
             ),
             -- What the person (their customer, or the identifier alone when it is new) last said.

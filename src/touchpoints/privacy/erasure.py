@@ -72,6 +72,32 @@ def delete_rows(db: Backend, subject: Subject) -> dict[str, int]:
     return counts
 
 
+def redact_others(db: Backend, subject: Subject) -> int:
+    """Other customers' events that carried one of the subject's identifiers (a link the rules refused: a
+    partner's account used with her e-mail): their events stay theirs, her values in them are replaced by
+    ``[erased]``. Call inside the transaction that deletes the subject's rows."""
+    refs = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT cause_ref FROM identity_links WHERE status <> 'merged' AND cause_ref IS NOT NULL "
+            "AND (a IN (SELECT unnest($1::VARCHAR[])) OR b IN (SELECT unnest($1::VARCHAR[])))",
+            [subject.nodes],
+        )
+        if r[0] not in set(subject.message_ids)
+    ]
+    if not refs or not subject.values:
+        return 0
+    pattern = "(?i)(" + "|".join(re.escape(v) for v in subject.values) + ")"
+    rows = db.execute(
+        "UPDATE events SET traits = regexp_replace(traits::VARCHAR, $2, '[erased]', 'g')::JSON, "
+        "context = regexp_replace(context::VARCHAR, $2, '[erased]', 'g')::JSON, "
+        "properties = regexp_replace(properties::VARCHAR, $2, '[erased]', 'g')::JSON "
+        "WHERE message_id IN (SELECT unnest($1::VARCHAR[])) RETURNING 1",
+        [refs, pattern],
+    )
+    return len(rows)
+
+
 def scrub_files(db: Backend, subject: Subject) -> list[str]:
     """Rewrites (or, for access bundles, deletes) every file Touchpoints wrote with the subject in; call
     before their ``export_rows`` are deleted."""
@@ -83,7 +109,8 @@ def scrub_files(db: Backend, subject: Subject) -> list[str]:
     ):
         Path(path).unlink(missing_ok=True)
         db.execute("DELETE FROM export_rows WHERE export_id = ?", [export_id])
-        db.execute("UPDATE exports SET rows = 0 WHERE id = ?", [export_id])
+        # Its path may name the person (jane-doe-sar.json): the record keeps that a bundle was written.
+        db.execute("UPDATE exports SET rows = 0, path = '(erased)' WHERE id = ?", [export_id])
         touched.append(str(path))
     try:
         from touchpoints.audiences.export import scrub_export_rows
@@ -92,6 +119,22 @@ def scrub_files(db: Backend, subject: Subject) -> list[str]:
     for customer_id in subject.customer_ids:
         touched += scrub_export_rows(db, customer_id)
     return touched
+
+
+def related_customers(db: Backend, subject: Subject) -> list[str]:
+    """Other customers the graph refused to merge with this one (a second account's userId, a shared
+    device): perhaps the same person, kept apart by the rules. Listed so the operator can erase them too."""
+    rows = db.execute(
+        """
+        SELECT DISTINCT i.customer_id FROM identity_links l
+        JOIN identities i ON i.node = CASE WHEN l.a IN (SELECT unnest($1::VARCHAR[])) THEN l.b ELSE l.a END
+        WHERE l.status = 'refused' AND (l.a IN (SELECT unnest($1::VARCHAR[])) OR l.b IN (SELECT unnest($1::VARCHAR[])))
+          AND i.customer_id <> $2
+        ORDER BY 1
+        """,
+        [subject.nodes, subject.customer_id],
+    )
+    return [r[0] for r in rows]
 
 
 def _blank(path: Path, wanted: Any) -> int:
@@ -164,30 +207,47 @@ def scrub_spool_suppressed(spool_dir: Path, gate: Gate) -> int:
     return sum(_blank(p, wanted) for p in spool_files(spool_dir))
 
 
-def erase(settings: Settings, ref: str, *, actor: str, dry_run: bool = False) -> dict[str, Any]:
-    """Erases the person ``ref`` names; returns what was removed (counts and files, no personal data)."""
+# How long an erasure or export waits for the spool to load before it goes on (what arrives later is
+# refused at the door once the person is suppressed, and blanked from the spool).
+LOAD_SECONDS = 10.0
+
+
+def erase(
+    settings: Settings, ref: str, *, actor: str, dry_run: bool = False, loader: Loader | None = None
+) -> dict[str, Any]:
+    """Erases the person ``ref`` names; returns what was removed (counts and files, no personal data).
+    ``loader``: the server's own, when called from it (one loader per process)."""
     started = time.perf_counter()
-    loader = Loader.for_settings(settings)
+    loader = loader or Loader.for_settings(settings)
     with open_store(settings.store_path) as db:
-        loader.load_pending(db)
         subject = find(db, ref, settings.identity)
+        if subject is None:  # perhaps only just sent: what the spool holds first
+            loader.load_pending(db, deadline=time.monotonic() + LOAD_SECONDS)
+            subject = find(db, ref, settings.identity)
         if subject is None:
             raise NotFound(
                 f"no customer has the identifier {ref!r}; try another (an e-mail, phone, userId, anonymousId "
                 "or customer id), or `touchpoints profiles search`"
             )
-        report: dict[str, Any] = {"customer_id": subject.customer_id, "identifiers": len(subject.nodes),
-                                  "dry_run": dry_run}  # fmt: skip
         if dry_run:
-            report["rows"] = count_rows(db, subject)
-            return report
-        # Suppressed first: from here on the door refuses them, so nothing new arrives while we delete.
-        suppressed = SuppressionList(settings.home / SUPPRESSION_FILE).add(subject.nodes, cause="erasure")
+            return {"customer_id": subject.customer_id, "identifiers": len(subject.nodes), "dry_run": True,
+                    "rows": count_rows(db, subject), "related_customers": related_customers(db, subject)}  # fmt: skip
+        # Suppressed first: from here on the door refuses them, so what is still in the spool, or arrives
+        # while we work, is never stored; then the spool is loaded (up to a bound: under traffic it never
+        # ends) and the person looked up again with everything that landed before the list took effect.
+        suppression = SuppressionList(settings.home / SUPPRESSION_FILE)
+        suppressed = suppression.add(subject.nodes, cause="erasure")
+        loader.load_pending(db, deadline=time.monotonic() + LOAD_SECONDS)
+        subject = find(db, subject.customer_id, settings.identity) or subject
+        suppressed += suppression.add(subject.nodes, cause="erasure")
+        report: dict[str, Any] = {"customer_id": subject.customer_id, "identifiers": len(subject.nodes),
+                                  "dry_run": False, "related_customers": related_customers(db, subject)}  # fmt: skip
         # Files first, committed on their own: a file rewritten is never out of step with its records, and
         # if the deletion then fails the person is already out of every file (it can simply be re-run).
         with db.transaction():
             report["files"] = scrub_files(db, subject)
         with db.transaction():
+            report["redacted_in_others"] = redact_others(db, subject)
             report["rows"] = delete_rows(db, subject)
         report["spool_records"] = scrub_spool_subject(settings.spool_dir, subject)
         report["suppressed"] = suppressed

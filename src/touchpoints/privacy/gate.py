@@ -25,7 +25,15 @@ import pyarrow as pa
 
 from touchpoints.identity.rules import IdentityRules
 from touchpoints.privacy.consent import PrivacyPolicy, capture, stated_sql
-from touchpoints.privacy.suppression import SuppressionList, event_nodes, node_hash, suppressed_message_ids
+from touchpoints.privacy.suppression import (
+    SuppressionList,
+    event_nodes,
+    node_hash,
+    only_cookie,
+    quarantine_hits,
+    suppressed_message_ids,
+    text_nodes_hit,
+)
 from touchpoints.store.backend import Backend
 
 if TYPE_CHECKING:
@@ -49,12 +57,23 @@ class Admission:
         return self.suppressed + self.dropped
 
 
-# Anonymised: no identifier, trait, address, device or free-text context; what a count or a funnel needs
-# (the type, the event and its properties, the page's path and title, the campaign) stays.
+# Anonymised: no identifier, trait, address, device or free-text context, and properties without
+# identifiers or free text (STRIPPED_PROPERTIES); what a count or a funnel needs (the type, the event, the
+# product and amounts, the page's path and title, the campaign) stays.
 _ANONYMISED_CONTEXT = """json_object(
     'page', json_object('path', context->>'$.page.path', 'title', context->>'$.page.title'),
     'campaign', context->'$.campaign', 'library', context->'$.library', 'locale', context->>'$.locale',
     'channel', context->>'$.channel')"""
+
+
+# Properties an anonymised event loses: identifiers, names, contact details and free text (what a count,
+# a funnel or revenue needs, such as the product, price and order total, stays).
+STRIPPED_PROPERTIES = (
+    "email", "phone", "name", "first_name", "last_name", "firstName", "lastName", "username", "address",
+    "loyalty_id", "loyaltyId", "user_id", "userId", "customer_id", "customerId", "anonymous_id",
+    "anonymousId", "ip", "comment", "text", "message", "body", "query", "review", "note",
+)  # fmt: skip
+_STRIPPED_PROPERTIES = "{" + ", ".join(f'"{k}": null' for k in STRIPPED_PROPERTIES) + "}"
 
 
 class Gate:
@@ -84,20 +103,36 @@ class Gate:
 
     # ---- in ----
 
-    def refuses(self, event: dict[str, Any], source: str) -> bool:
+    def refuses(self, event: dict[str, Any], source: str) -> bool | str:
         """Whether an event (stored column names, nested parts as dicts) carries a suppressed identifier:
-        the collector's door, before anything is spooled."""
+        the collector's door, before anything is spooled. ``"strip"`` when the only one is its anonymousId
+        and it has another person's userId: store it without the anonymousId."""
         hashes = self.hashes()
         if not hashes:
             return False
-        return any(node_hash(n) in hashes for n in event_nodes(event, source, self.rules))
+        hit = {n.partition(":")[0] for n in event_nodes(event, source, self.rules) if node_hash(n) in hashes}
+        if not hit:
+            return False
+        return "strip" if only_cookie(hit, event.get("user_id") is not None) else True
+
+    def refuses_text(self, *texts: str) -> bool:
+        """Whether a quarantined item (its raw payload and envelope) names a suppressed identifier anywhere."""
+        return text_nodes_hit(texts, self.hashes(), self.rules)
+
+    def sweep_quarantine(self, db: Backend, where: str = "TRUE") -> int:
+        """Deletes the quarantined items (of those ``where`` selects) that name a suppressed identifier; call
+        after inserting some, in the same transaction. Returns how many."""
+        hits = quarantine_hits(db, self.hashes(), self.rules, where)
+        if hits:
+            db.execute("DELETE FROM quarantine WHERE quarantine_id IN (SELECT unnest(?::VARCHAR[]))", [hits])
+        return len(hits)
 
     def admit(self, db: Backend, relation: str) -> Admission:
         """Applies suppression and consent to ``relation`` (event columns and ``_seq``) inside the caller's
         transaction: records its consent statements and returns the relation of events to store."""
         admission = Admission(relation)
         refused: list[str] = []
-        suppressed = suppressed_message_ids(db, relation, self.hashes(), self.rules)
+        suppressed, stripped = suppressed_message_ids(db, relation, self.hashes(), self.rules)
         admission.suppressed = len(suppressed)
         refused += suppressed
         if suppressed:
@@ -109,12 +144,12 @@ class Gate:
                 f"(SELECT * FROM {relation} WHERE message_id NOT IN (SELECT message_id FROM _tp_refused))"
             )
         try:
-            admission.consents = capture(db, relation, self.policy)
+            admission.consents = capture(db, relation, self.policy, self.rules.blocked_values)
             withheld = self._withheld(db, relation)
         finally:
             if suppressed:
                 db.unregister("_tp_refused")
-        if not suppressed and not withheld:
+        if not suppressed and not withheld and not stripped:
             return admission
         drop = self.policy.without_consent == "drop"
         if drop:
@@ -130,17 +165,21 @@ class Gate:
         db.register(
             "_tp_gate_anon", pa.table({"message_id": pa.array([] if drop else withheld, pa.string())})
         )
+        db.register("_tp_gate_strip", pa.table({"message_id": pa.array(stripped, pa.string())}))
         try:
             db.execute(
                 f"""
                 CREATE OR REPLACE TEMP TABLE _tp_admitted AS
                 SELECT r.* REPLACE (
                     CASE WHEN a.message_id IS NULL THEN r.user_id END AS user_id,
-                    CASE WHEN a.message_id IS NULL THEN r.anonymous_id END AS anonymous_id,
+                    CASE WHEN a.message_id IS NULL AND r.message_id NOT IN (SELECT message_id FROM _tp_gate_strip)
+                         THEN r.anonymous_id END AS anonymous_id,
                     CASE WHEN a.message_id IS NULL THEN r.previous_id END AS previous_id,
                     CASE WHEN a.message_id IS NULL THEN r.group_id END AS group_id,
                     CASE WHEN a.message_id IS NULL THEN r.ip END AS ip,
                     CASE WHEN a.message_id IS NULL THEN r.traits ELSE '{{}}' END AS traits,
+                    CASE WHEN a.message_id IS NULL THEN r.properties
+                         ELSE json_merge_patch(r.properties, '{_STRIPPED_PROPERTIES}') END AS properties,
                     CASE WHEN a.message_id IS NULL THEN r.extra ELSE '{{}}' END AS extra,
                     CASE WHEN a.message_id IS NULL THEN r.context ELSE {_ANONYMISED_CONTEXT} END AS context,
                     CASE WHEN a.message_id IS NULL THEN r.flags ELSE list_append(r.flags, 'anonymised') END AS flags
@@ -153,6 +192,7 @@ class Gate:
         finally:
             db.unregister("_tp_gate_refused")
             db.unregister("_tp_gate_anon")
+            db.unregister("_tp_gate_strip")
         admission.relation = "_tp_admitted"
         return admission
 
@@ -173,17 +213,17 @@ class Gate:
             f"""
             WITH ev AS (SELECT message_id, user_id, anonymous_id, source, timestamp FROM {relation}),
             own AS (
-                SELECT message_id, arg_max(status, _seq) AS status FROM ({stated_sql(relation)})
+                SELECT message_id, arg_max(status, _seq) AS status FROM ({stated_sql(relation, self.rules.blocked_values)})
                 WHERE category IN (SELECT unnest(?::VARCHAR[])) AND status IS NOT NULL GROUP BY message_id
             ),
             cust AS (
                 SELECT e.message_id, e.timestamp,
                        coalesce(u.customer_id, a.customer_id,
-                                CASE WHEN e.user_id IS NOT NULL THEN 'user_id:' || e.user_id
-                                     ELSE 'anonymous_id:' || e.anonymous_id END) AS who
+                                CASE WHEN e.user_id IS NOT NULL THEN 'user_id:' || trim(e.user_id)
+                                     ELSE 'anonymous_id:' || trim(e.anonymous_id) END) AS who
                 FROM ev e
-                LEFT JOIN identities u ON u.node = 'user_id:' || e.user_id
-                LEFT JOIN identities a ON a.node = 'anonymous_id:' || e.anonymous_id
+                LEFT JOIN identities u ON u.node = 'user_id:' || trim(e.user_id)
+                LEFT JOIN identities a ON a.node = 'anonymous_id:' || trim(e.anonymous_id)
             ),
             said AS (
                 SELECT coalesce(i.customer_id, c.node) AS who, c.stated_at, c.status, c.seq FROM consents c

@@ -37,6 +37,7 @@ PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable("consents", "consent statements per purpose, with their evidence", f"node {_IN_NODES}"),
     PersonalTable("quarantine", "events and rows that could not be accepted, kept whole for replay",
                   "message_id IN (SELECT message_id FROM _subject_messages) OR "
+                  "quarantine_id IN (SELECT quarantine_id FROM _subject_quarantine) OR "
                   "EXISTS (SELECT 1 FROM _subject_values v WHERE contains(lower(payload), v.value) AND regexp_matches(lower(payload), v.pattern))"),
     PersonalTable("export_rows", "which customer each line of a file Touchpoints wrote is about",
                   "customer_id IN (SELECT customer_id FROM _subject_customers)"),

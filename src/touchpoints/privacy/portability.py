@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from touchpoints.config import Settings
-from touchpoints.identity.ledger import explain
+from touchpoints.identity.ledger import LedgerError, explain
 from touchpoints.privacy.audit import AuditLog
 from touchpoints.privacy.consent import customer_consent, history
 from touchpoints.privacy.inventory import PERSONAL
@@ -25,6 +26,7 @@ from touchpoints.profiles.read import TraitPrecedence, profile
 from touchpoints.store.backend import Backend
 
 FORMAT = "touchpoints.access/1"
+OTHER = "(another customer's identifier)"
 FEEDBACK_EVENTS = (
     "Survey Responded", "Product Reviewed", "Social Mention", "Ticket Opened", "Ticket Updated",
     "Ticket Resolved", "NPS Submitted", "Review Submitted",
@@ -57,12 +59,38 @@ def _rows(db: Backend, table: str, where: str, customer_id: str) -> list[dict[st
     return rows
 
 
+def _redact(link: dict[str, Any], mine: set[str]) -> None:
+    """Another customer's identifier at either end of a link, and in its reason, becomes ``OTHER``."""
+    others = [
+        link[k] for k in ("a", "b", "from_node") if isinstance(link.get(k), str) and link[k] not in mine
+    ]
+    for key in ("a", "b", "from_node"):
+        if link.get(key) in others:
+            link[key] = OTHER
+    if isinstance(link.get("reason"), str):
+        for node in others:
+            value = node.partition(":")[2]
+            link["reason"] = link["reason"].replace(value, OTHER) if value else link["reason"]
+
+
 def bundle(db: Backend, settings: Settings, subject: Subject, found_by: str) -> dict[str, Any]:
     """Everything held about ``subject``."""
     customer_id = subject.customer_id
     shown = profile(db, customer_id, precedence=TraitPrecedence.from_settings(settings), timeline_limit=0)
     with registered(db, subject):
         tables = {t.name: _rows(db, t.name, t.where, customer_id) for t in PERSONAL}
+    # The other end of a refused or undone link is someone else's identifier (GDPR art. 15(4)).
+    mine = set(subject.nodes)
+    for name in ("identity_links", "identity_separations", "identity_reviews"):
+        for row in tables[name]:
+            _redact(row, mine)
+    try:
+        identity = explain(db, customer_id)
+    except LedgerError:  # someone the graph never linked: their identifiers are all there is
+        identity = {"customer_id": None, "identifiers": [dict(zip(("kind", "value", "source"), i, strict=True))
+                                                         for i in subject.identifiers], "links": [], "refused": []}  # fmt: skip
+    for link in identity.get("refused", []) + identity.get("links", []):
+        _redact(link, mine)
     feedback = [
         e for e in tables["events"] if e.get("event") in FEEDBACK_EVENTS or e.get("type") == "feedback"
     ]
@@ -77,7 +105,7 @@ def bundle(db: Backend, settings: Settings, subject: Subject, found_by: str) -> 
         "found_by": found_by,
         "customer_id": customer_id,
         "profile": {k: v for k, v in (shown or {}).items() if k not in ("timeline", "next_before")},
-        "identity": explain(db, customer_id),
+        "identity": identity,
         "consent": {"current": customer_consent(db, subject.nodes), "history": history(db, subject.nodes)},
         "feedback": feedback,
         # Segments and model scores are computed on request today and not stored per customer; the
@@ -119,7 +147,7 @@ def export_person(settings: Settings, ref: str, out: Path, *, actor: str) -> dic
 
     out = out.expanduser().absolute()
     with open_store(settings.store_path) as db:
-        Loader.for_settings(settings).load_pending(db)
+        Loader.for_settings(settings).load_pending(db, deadline=time.monotonic() + 10.0)
         subject = find(db, ref, settings.identity)
         if subject is None:
             raise NotFound(f"no customer has the identifier {ref!r}; see `touchpoints profiles search`")

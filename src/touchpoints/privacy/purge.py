@@ -39,7 +39,11 @@ def purge(settings: Settings, *, actor: str) -> dict[str, Any]:
     new = path.with_name(path.name + ".purging")
     for leftover in (new, new.with_name(new.name + ".wal")):
         leftover.unlink(missing_ok=True)
+    gate = Gate.for_settings(settings)
     with open_store(path) as db:  # migrated, and held: nobody else opens it meanwhile
+        # Anything of a suppressed identifier that is still held (a consent statement or a quarantined item
+        # of someone never in the graph, a bad row that came before the erasure) goes first.
+        swept = _sweep_suppressed(db, gate)
         db.execute("CHECKPOINT")
         before = path.stat().st_size
         db.execute(f"ATTACH '{new}' AS _tp_purged")
@@ -54,7 +58,7 @@ def purge(settings: Settings, *, actor: str) -> dict[str, Any]:
     wal = path.with_name(path.name + ".wal")
     if wal.exists() and wal.stat().st_size == 0:
         wal.unlink()
-    spool = scrub_spool_suppressed(settings.spool_dir, Gate.for_settings(settings))
+    spool = scrub_spool_suppressed(settings.spool_dir, gate)
     leftovers = [p for p in settings.home.rglob("*.tmp") if p.is_file()]
     for p in leftovers:
         p.unlink()
@@ -62,11 +66,29 @@ def purge(settings: Settings, *, actor: str) -> dict[str, Any]:
         "store_bytes_before": before,
         "store_bytes_after": path.stat().st_size,
         "spool_records_blanked": spool,
+        "suppressed_rows_removed": swept,
         "temporary_files_removed": len(leftovers),
         "seconds": round(time.perf_counter() - started, 3),
     }
     AuditLog(settings.audit_path).append(actor, "privacy.purge", None, **report)
     return report
+
+
+def _sweep_suppressed(db: Any, gate: Gate) -> int:
+    hashes = gate.hashes()
+    if not hashes:
+        return 0
+    import pyarrow as pa
+
+    with db.transaction():
+        swept = gate.sweep_quarantine(db)
+        db.register("_tp_hashes", pa.table({"hash": pa.array(sorted(hashes), pa.string())}))
+        try:
+            swept += len(db.execute(
+                "DELETE FROM consents WHERE sha256(node) IN (SELECT hash FROM _tp_hashes) RETURNING 1"))  # fmt: skip
+        finally:
+            db.unregister("_tp_hashes")
+    return int(swept)
 
 
 def _catalog(db: Any) -> str:

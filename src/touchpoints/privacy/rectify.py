@@ -83,7 +83,8 @@ def rectify(
         with db.transaction():
             result = append_events(db, [event], settings.identity)
     AuditLog(settings.audit_path).append(
-        actor, "privacy.rectify", subject.customer_id, traits=sorted(traits), reason=reason,
+        actor, "privacy.rectify", subject.customer_id, traits=sorted(traits),
+        # The reason may name people; it is kept with the correction (erasable), not in the chain.
         message_id=event.message_id,
     )  # fmt: skip
     return {"customer_id": subject.customer_id, "traits": sorted(traits), "message_id": event.message_id,

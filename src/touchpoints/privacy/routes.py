@@ -6,6 +6,7 @@ call is in the audit log under the key that made it.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import Body, FastAPI
@@ -35,7 +36,8 @@ def _not_found(ref: str) -> Response:
     return _error(404, "no_customer", f"no customer has the identifier {ref[:200]!r}")
 
 
-def add_privacy_routes(app: FastAPI, settings: Settings) -> None:
+def add_privacy_routes(app: FastAPI, settings: Settings, loader: Loader) -> None:
+    """``loader``: the server's own (one per process: two would share its staging file)."""
     log = AuditLog(settings.audit_path)
     common: dict[int | str, dict[str, Any]] = {
         404: {"description": "No customer has this identifier", **ERROR_RESPONSE},
@@ -49,7 +51,7 @@ def add_privacy_routes(app: FastAPI, settings: Settings) -> None:
     def export_route(ref: str, key: AdminKey) -> Response:
         try:
             with open_store(settings.store_path, wait_seconds=10.0) as db:
-                Loader.for_settings(settings).load_pending(db)
+                loader.load_pending(db, deadline=time.monotonic() + 10.0)
                 subject = find(db, ref, settings.identity)
                 if subject is None:
                     return _not_found(ref)
@@ -68,7 +70,7 @@ def add_privacy_routes(app: FastAPI, settings: Settings) -> None:
         dry_run: Annotated[bool, Body(embed=True)] = False,
     ) -> Response:
         try:
-            result = erase(settings, identifier, actor=actor(key), dry_run=dry_run)
+            result = erase(settings, identifier, actor=actor(key), dry_run=dry_run, loader=loader)
         except NotFound:
             return _not_found(identifier)
         except StoreBusy as exc:

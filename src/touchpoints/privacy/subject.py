@@ -14,9 +14,35 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from touchpoints.identity.lookup import CUSTOMER_MESSAGE_IDS, find_customer
+from touchpoints.identity.lookup import CUSTOMER_MESSAGE_IDS, candidates, find_customer
 from touchpoints.identity.rules import IdentityRules
+from touchpoints.privacy.suppression import node_hash, quarantine_hits, suppressed_message_ids
 from touchpoints.store.backend import Backend
+
+# The person's events: the profile's rule (their userId's, else their anonymousId's: CUSTOMER_MESSAGE_IDS),
+# ids sent with stray spaces (the graph trims them), and every event that brought one of their identifiers
+# or caused one of their merges (an identify whose userId was a placeholder such as "undefined", but whose
+# e-mail joined them).
+SUBJECT_MESSAGE_IDS = f"""
+{CUSTOMER_MESSAGE_IDS}
+UNION
+SELECT e.message_id FROM events e
+WHERE (e.user_id <> trim(e.user_id) AND trim(e.user_id) IN
+           (SELECT value FROM identities WHERE customer_id = $1 AND kind = 'user_id'))
+   OR (e.anonymous_id <> trim(e.anonymous_id) AND trim(e.anonymous_id) IN
+           (SELECT value FROM identities WHERE customer_id = $1 AND kind = 'anonymous_id'))
+UNION
+SELECT first_message_id FROM identities WHERE customer_id = $1 AND first_message_id IS NOT NULL
+UNION
+SELECT l.cause_ref FROM identity_links l
+WHERE l.status = 'merged' AND l.cause IN ('event', 'import') AND l.cause_ref IS NOT NULL
+  AND l.a IN (SELECT node FROM identities WHERE customer_id = $1)
+  AND l.b IN (SELECT node FROM identities WHERE customer_id = $1)
+"""
+
+ORPHAN_EVENTS = """(SELECT * FROM events e
+WHERE NOT EXISTS (SELECT 1 FROM identities u WHERE u.node = 'user_id:' || trim(e.user_id))
+  AND NOT EXISTS (SELECT 1 FROM identities a WHERE a.node = 'anonymous_id:' || trim(e.anonymous_id)))"""
 
 # A value shorter than this is not searched for in free text: "42" would match everybody's payloads.
 MIN_SCAN_LENGTH = 5
@@ -61,12 +87,19 @@ class Subject:
 def find(db: Backend, ref: str, rules: IdentityRules | None = None) -> Subject | None:
     customer_id = find_customer(db, ref, rules)
     if customer_id is None:
-        return None
+        return _unlinked(db, ref, rules)
     rows = db.execute(
         "SELECT node, kind, value, source FROM identities WHERE customer_id = ? ORDER BY first_seen, node",
         [customer_id],
     )
-    messages = [r[0] for r in db.execute(CUSTOMER_MESSAGE_IDS, [customer_id])]
+    messages = [r[0] for r in db.execute(SUBJECT_MESSAGE_IDS, [customer_id])]
+    # Events that belong to no customer (their userId a placeholder, no anonymousId) but carry one of the
+    # person's identifiers elsewhere (an e-mail in their traits), read as the identity graph reads them.
+    nodes = [r[0] for r in db.execute("SELECT node FROM identities WHERE customer_id = ?", [customer_id])]
+    refused, stripped = suppressed_message_ids(
+        db, ORPHAN_EVENTS, frozenset(node_hash(n) for n in nodes), rules
+    )
+    messages = sorted({*messages, *refused, *stripped})
     absorbed = db.execute(
         """
         WITH RECURSIVE merged(customer_id) AS (
@@ -89,6 +122,23 @@ def find(db: Backend, ref: str, rules: IdentityRules | None = None) -> Subject |
     )
 
 
+def _unlinked(db: Backend, ref: str, rules: IdentityRules | None) -> Subject | None:
+    """Someone the identity graph never linked (their events were refused or anonymised for lack of
+    consent, or only a bad row of theirs is held), who may still have a consent statement or a quarantined
+    item: a subject of their own, ``unlinked-<hash>``, with those."""
+    nodes = candidates(ref, rules)
+    if not nodes:
+        return None
+    stated = [r[0] for r in db.execute(
+        "SELECT DISTINCT node FROM consents WHERE node IN (SELECT unnest(?::VARCHAR[]))", [nodes])]  # fmt: skip
+    held = quarantine_hits(db, frozenset(node_hash(n) for n in nodes), rules)
+    if not stated and not held:
+        return None
+    found = stated or nodes
+    identifiers = [(n.partition(":")[0], n.partition(":")[2], "") for n in found]
+    return Subject(f"unlinked-{node_hash(found[0])[:16]}", found, identifiers, [])
+
+
 @contextmanager
 def registered(db: Backend, subject: Subject) -> Iterator[None]:
     """Registers ``_subject_nodes``, ``_subject_messages``, ``_subject_values`` and ``_subject_customers``
@@ -96,6 +146,9 @@ def registered(db: Backend, subject: Subject) -> Iterator[None]:
     db.register("_subject_nodes", pa.table({"node": pa.array(subject.nodes, pa.string())}))
     db.register("_subject_messages", pa.table({"message_id": pa.array(subject.message_ids, pa.string())}))
     db.register("_subject_customers", pa.table({"customer_id": pa.array(subject.customer_ids, pa.string())}))
+    # Quarantined items keep whatever was sent: any string anywhere in one may be the person's identifier.
+    held = quarantine_hits(db, frozenset(node_hash(n) for n in subject.nodes))
+    db.register("_subject_quarantine", pa.table({"quarantine_id": pa.array(held, pa.string())}))
     db.register(
         "_subject_values",
         pa.table(
@@ -108,5 +161,6 @@ def registered(db: Backend, subject: Subject) -> Iterator[None]:
     try:
         yield
     finally:
-        for name in ("_subject_nodes", "_subject_messages", "_subject_values", "_subject_customers"):
+        for name in ("_subject_nodes", "_subject_messages", "_subject_values", "_subject_customers",
+                     "_subject_quarantine"):  # fmt: skip
             db.unregister(name)

@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -164,12 +165,13 @@ def _text(value: Any) -> str:
 
 def suppressed_message_ids(
     db: Backend, relation: str, hashes: frozenset[str], rules: IdentityRules | None = None
-) -> list[str]:
-    """The message ids of ``relation``'s events that carry a suppressed identifier. The raw identifier
-    values are read by the engine (the same columns the identity graph reads); each distinct value is
-    normalised and hashed once in Python."""
+) -> tuple[list[str], list[str]]:
+    """The message ids of ``relation``'s events that carry a suppressed identifier: those to refuse, and
+    those to store without their anonymousId (``only_cookie``). The raw identifier values are read by the
+    engine (the same columns the identity graph reads); each distinct value is normalised and hashed once
+    in Python."""
     if not hashes:
-        return []
+        return [], []
     from touchpoints.identity.evidence import identifier_columns
 
     rules = rules or IdentityRules()
@@ -197,21 +199,86 @@ def suppressed_message_ids(
                 hits.append({"kind": kind, "value": value, "source": source})
                 break
     if not hits:
-        return []
+        return [], []
     db.register("_tp_suppressed_values", pa.Table.from_pylist(hits))
     try:
         rows = db.execute(
             f"""
             WITH x AS (
-                SELECT message_id, source, unnest([{pairs},
+                SELECT message_id, source, user_id, unnest([{pairs},
                        {{'k': 'alias', 'v': {columns["previous_id"]}}}]) AS p
                 FROM (SELECT *, json_extract_string(traits, [{tp}]) AS t, json_extract_string(context, [{cp}]) AS c
                       FROM {relation})
             )
-            SELECT DISTINCT x.message_id FROM x
+            SELECT x.message_id, list(DISTINCT x.p.k), bool_or(x.user_id IS NOT NULL) FROM x
             JOIN _tp_suppressed_values s ON s.kind = x.p.k AND s.value = x.p.v AND s.source = x.source
+            GROUP BY x.message_id
             """
         )
     finally:
         db.unregister("_tp_suppressed_values")
-    return [r[0] for r in rows]
+    refuse: list[str] = []
+    strip: list[str] = []
+    for message_id, kinds, has_user in rows:
+        (strip if only_cookie(kinds, has_user) else refuse).append(message_id)
+    return refuse, strip
+
+
+def only_cookie(kinds: Iterable[str], has_user_id: bool) -> bool:
+    """An event whose only suppressed identifier is its anonymousId, sent with a userId of someone else
+    (another person signing in on an erased person's browser): it is theirs, stored without the cookie."""
+    return has_user_id and set(kinds) == {"anonymous_id"}
+
+
+# Kinds a free-standing string is tried as, when a quarantined payload (which may not even parse as an
+# event) is checked: any string anywhere in it that is one of these identifiers counts.
+_TEXT_KINDS = ("user_id", "anonymous_id", "email", "phone", "loyalty_id", "device_id")
+_TOKEN = re.compile(r"[^\s\"',;<>(){}\[\]]{3,}")
+
+
+def _strings(value: Any, out: list[str], limit: int = 5000) -> None:
+    if len(out) >= limit:
+        return
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out, limit)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out, limit)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        out.append(str(value))
+
+
+def text_nodes_hit(texts: Iterable[str], hashes: frozenset[str], rules: IdentityRules | None = None) -> bool:
+    """Whether any string in ``texts`` (JSON documents walked value by value, or plain text split into
+    tokens) is an identifier whose node hash is in ``hashes``: for quarantined items, which keep whatever
+    was sent, wherever in it an identifier sits."""
+    if not hashes:
+        return False
+    rules = rules or IdentityRules()
+    strings: list[str] = []
+    for text in texts:
+        if not text:
+            continue
+        try:
+            _strings(json.loads(text), strings)
+        except ValueError:
+            strings.extend(_TOKEN.findall(text))
+    for s in strings:
+        for kind in _TEXT_KINDS:
+            normal = rules.normalise(kind, s)
+            if normal is not None and node_hash(node_key(kind, normal)) in hashes:
+                return True
+    return False
+
+
+def quarantine_hits(
+    db: Backend, hashes: frozenset[str], rules: IdentityRules | None = None, where: str = "TRUE"
+) -> list[str]:
+    """Quarantine ids (of the items ``where`` selects) that name an identifier in ``hashes``."""
+    if not hashes:
+        return []
+    rows = db.execute(f"SELECT quarantine_id, payload, envelope::VARCHAR FROM quarantine WHERE {where}")
+    return [qid for qid, payload, envelope in rows if text_nodes_hit((payload, envelope), hashes, rules)]

@@ -23,9 +23,16 @@ from typing import Any
 from touchpoints import __version__
 from touchpoints.events.channel import CHANNELS
 from touchpoints.identity.rules import IdentityRules
+from touchpoints.privacy.keys import RESERVED_NAMES
 from touchpoints.sources.kinds import CONSENT_PURPOSES, IDENTIFIERS, KINDS, Field, Kind
 from touchpoints.store.backend import Backend
-from touchpoints.store.events import EVENT_COLUMNS, claim_message_ids, insert_events
+from touchpoints.store.events import (
+    EVENT_COLUMNS,
+    claim_message_ids,
+    insert_events,
+    quarantine_mark,
+    sweep_quarantine,
+)
 
 FORMATS = ("csv", "jsonl", "parquet")
 _SUFFIXES = {
@@ -692,6 +699,11 @@ def run_import(
         raise ImportError_(f"--channel {opts.channel!r} is not one of {', '.join(sorted(CHANNELS))}")
     if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", opts.source):
         raise ImportError_(f"--source {opts.source!r}: use letters, digits and _ . : - (at most 64)")
+    if opts.source.lower() in RESERVED_NAMES:
+        raise ImportError_(
+            f"--source {opts.source!r} is the source of events Touchpoints makes itself (a correction wins over "
+            "every source); choose another name"
+        )
     fmt = detect_format(opts.path, opts.file_format)
     _check_time_options(db, opts)
     result = ImportResult(kind=kind.name, file=opts.path.name, source=opts.source)
@@ -812,12 +824,14 @@ def _quarantine_bad_rows(db: Backend, kind: Kind, opts: ImportOptions) -> int:
     )
     count: int = db.execute(f"SELECT count(*) {where}")[0][0]
     if count:
+        mark = quarantine_mark(db)
         db.execute(
             "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope, "
             f"message_id) SELECT 'q_' || substr(md5(random()::VARCHAR || t._row), 1, 12), {_lit(opts.source)}, "
             f"{_origin(opts, 't._row')}, now(), t._reason, {payload_sql('s')}, {envelope}, "
             f"CASE WHEN t._error IS NULL THEN {_message_id(opts, key)} END {where} ORDER BY abs(t._row)"
         )
+        count -= sweep_quarantine(db, mark)  # an erased person's bad rows are refused like good ones
     return count
 
 

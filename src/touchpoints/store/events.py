@@ -103,6 +103,25 @@ def _admit(db: Backend, relation: str) -> Admission:
     return Gate.for_store(db).admit(db, relation)
 
 
+def quarantine_mark(db: Backend) -> int | None:
+    """Where the quarantine stands before an insert, when anyone is suppressed (else None: nothing to do)."""
+    from touchpoints.privacy.gate import Gate
+
+    if not Gate.for_store(db).hashes():
+        return None
+    return int(db.execute("SELECT coalesce(max(seq), 0) FROM quarantine")[0][0])
+
+
+def sweep_quarantine(db: Backend, mark: int | None) -> int:
+    """Quarantined items inserted since ``mark`` that name a suppressed identifier are not kept: a bad
+    row or event of an erased person is refused like a good one."""
+    if mark is None:
+        return 0
+    from touchpoints.privacy.gate import Gate
+
+    return Gate.for_store(db).sweep_quarantine(db, f"seq > {int(mark)}")
+
+
 def _insert_new_events(
     db: Backend, incoming: str, received: int, repeats: bool | None = None, rules: IdentityRules | None = None
 ) -> AppendResult:
@@ -133,6 +152,8 @@ def _insert_new_events(
                 f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) SELECT {_SELECT_EVENTS} FROM {admitted.relation} i"
             )
             _stitch(db, admitted.relation, rules)
+            # Only what was stored: refused events leave nothing, not even their browser's name.
+            record_new_agents(db, f"SELECT context::JSON->>'$.userAgent' FROM {admitted.relation}")
         finally:
             db.unregister("_tp_fresh")
             db.execute("DROP TABLE IF EXISTS _tp_admitted")
@@ -174,6 +195,7 @@ def insert_events(db: Backend, select: str, ids_table: str, rules: IdentityRules
             f"FROM {admitted.relation} ORDER BY _seq"
         )
         _stitch(db, admitted.relation, rules)
+        record_new_agents(db, f"SELECT context::JSON->>'$.userAgent' FROM {admitted.relation}")
     finally:
         db.execute("DROP TABLE IF EXISTS _tp_inserting")
         db.execute("DROP TABLE IF EXISTS _tp_admitted")
@@ -188,9 +210,7 @@ def append_events(
         return AppendResult()
     db.register("_tp_incoming", events_to_arrow(events))
     try:
-        result = _insert_new_events(db, "_tp_incoming", len(events), rules=rules)
-        record_new_agents(db, "SELECT context::JSON->>'$.userAgent' FROM _tp_incoming")
-        return result
+        return _insert_new_events(db, "_tp_incoming", len(events), rules=rules)
     finally:
         db.unregister("_tp_incoming")
 
@@ -240,15 +260,14 @@ def append_spool_file(db: Backend, path: str, rules: IdentityRules | None = None
         # rowid follows the file's order in a freshly created table: the first occurrence wins.
         incoming = "(SELECT *, rowid AS _seq FROM _tp_staged WHERE _k = 'e')"
         result = _insert_new_events(db, incoming, events, repeats, rules) if events else AppendResult()
-        if events:
-            record_new_agents(db, "SELECT context->>'$.userAgent' FROM _tp_staged WHERE _k = 'e'")
         if quarantined:
+            mark = quarantine_mark(db)
             db.execute(
                 "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope) "
                 "SELECT quarantine_id, source, origin, received_at, reason, payload, coalesce(envelope, '{}') "
                 "FROM _tp_staged WHERE _k = 'q' ORDER BY rowid"
             )
-            result.quarantined = quarantined
+            result.quarantined = quarantined - sweep_quarantine(db, mark)
         return result
     finally:
         db.execute("DROP TABLE IF EXISTS _tp_staged")
@@ -258,6 +277,7 @@ def append_quarantine(db: Backend, items: Sequence[QuarantinedItem]) -> int:
     if not items:
         return 0
     db.register("_tp_quarantine", quarantine_to_arrow(items))
+    mark = quarantine_mark(db)
     try:
         db.execute(
             "INSERT INTO quarantine (quarantine_id, source, origin, received_at, reason, payload, envelope) "
@@ -266,7 +286,7 @@ def append_quarantine(db: Backend, items: Sequence[QuarantinedItem]) -> int:
         )
     finally:
         db.unregister("_tp_quarantine")
-    return len(items)
+    return len(items) - sweep_quarantine(db, mark)
 
 
 def append_records(
