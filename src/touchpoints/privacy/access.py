@@ -43,6 +43,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 from starlette.responses import Response
 
+from touchpoints.collector.openapi import ERROR_RESPONSE as ERROR_RESPONSE
 from touchpoints.privacy.keys import KeyRecord, KeyRing
 from touchpoints.privacy.ratelimit import RateLimiter, retry_after
 
@@ -50,22 +51,7 @@ READERS = ("read", "admin")
 ADMINS = ("admin",)
 
 _NO_STORE = {"cache-control": "no-store"}
-# The body of every refusal, as the collector's errors: {"success": false, "code", "message"}.
-ERROR_RESPONSE: dict[str, Any] = {
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "success": {"type": "boolean"},
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            }
-        }
-    }
-}
+# The body of every refusal is the collector's error body ({"success": false, "code", "message"}).
 _SCHEMES = {
     "read": HTTPBearer(
         auto_error=False,
