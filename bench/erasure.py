@@ -1,4 +1,4 @@
-"""Erasure of one person in a large store (issue 5: "logical erasure of one person in a 10M-event store is
+r"""Erasure of one person in a large store (issue 5: "logical erasure of one person in a 10M-event store is
 a benchmark, goal <= 10 s; the purge's cost is documented").
 
 The store is built by SQL generation straight into the tables (no collector, no stitcher: they have their
@@ -30,17 +30,23 @@ dedup window as the running server does hourly (not timed), then times, in-proce
 subject, each table's DELETE, the commit, closing with its checkpoint), one more erasure through the CLI
 (``touchpoints privacy erase --yes --json``: a new process), and ``purge()`` (store size before and after).
 
-``--proposed`` erases the same people again, on fresh copies, with the real ``erase()`` but two pieces
-replaced in this process (the source is not changed): ``delete_rows`` without ``RETURNING 1`` and with a
-quarantine predicate that runs the regex only after the substring test, and ``CUSTOMER_MESSAGE_IDS`` as a
-UNION of two single-column filters (see ``CUSTOMER_MESSAGE_IDS_FIXED``); the counts erased are checked
-against the current code's. ``--explain`` times the dominating statements alone, cold (new connection)
+``--proposed`` erases the same people again, on fresh copies, with the real ``erase()`` but pieces replaced
+in this process (the source is not changed), in two variants: "proposed": ``delete_rows`` without
+``RETURNING 1`` and with a quarantine predicate that runs the regex only after the substring test,
+``CUSTOMER_MESSAGE_IDS`` as a UNION of two single-column filters, and ``ORPHAN_EVENTS`` joining the id
+columns with the identifiers' values (see the ``*_FIXED`` constants); "proposed + find once": the same, and
+the second look-up ``erase`` makes after loading the spool answered by the first when the spool stored
+nothing. The counts erased are checked against the current code's. ``--no-current`` runs only those.
+``--explain`` times the dominating statements alone, cold (new connection)
 and warm, against their alternatives (checking they find the same rows), and prints EXPLAIN ANALYZE of
 them to stderr.
 
     .venv/bin/python bench/erasure.py --store-dir /tmp/tp-bench-erasure                # 10M, 2 runs
+    # the reported runs (each size: 2 fresh copies x 3 people + 1 through the CLI, then the purge)
     .venv/bin/python bench/erasure.py --store-dir /tmp/tp-bench-erasure --reuse \
-        --events 1000000 3000000 10000000 --runs 2 --proposed --explain              # the reported run
+        --events 1000000 3000000 --runs 2 --persons 3 --proposed
+    .venv/bin/python bench/erasure.py --store-dir /tmp/tp-bench-erasure --reuse \
+        --events 10000000 --runs 2 --persons 3 --proposed --explain
     .venv/bin/python bench/erasure.py --events 100000 --runs 1                         # quick
 """
 
@@ -408,6 +414,7 @@ _LABELS: tuple[tuple[str, str], ...] = (
     ("UNION SELECT first_message_id FROM identities", "find: message ids (SUBJECT_MESSAGE_IDS)"),
     ("WITH mine AS", "find: message ids (CUSTOMER_MESSAGE_IDS)"),
     ("FROM events e WHERE NOT EXISTS (SELECT 1 FROM identities u", "find: orphan events (ORPHAN_EVENTS)"),
+    ("trim(e.user_id) NOT IN (SELECT value FROM identities", "find: orphan events (ORPHAN_EVENTS_FIXED)"),
     ("SELECT quarantine_id, payload", "quarantine scan (quarantine_hits)"),
     ("SELECT DISTINCT cause_ref FROM identity_links", "redact others: refused links"),
     ("UPDATE events SET", "redact others: update events"),
@@ -655,9 +662,31 @@ def delete_rows_fixed(db: Any, subject: Any) -> dict[str, int]:
 
 
 @contextmanager
-def proposed(rec: Recorder) -> Iterator[None]:
+def proposed(rec: Recorder, find_once: bool = False) -> Iterator[None]:
     """The real ``erase()``, with ``delete_rows``, and the message-id and orphan-event queries
-    ``subject.find`` runs, replaced by the proposals (in this process only; the source is not changed)."""
+    ``subject.find`` runs, replaced by the proposals (in this process only; the source is not changed).
+    ``find_once``: ``erase`` looks the person up again after loading the spool; with this, the second
+    lookup returns the first one's answer when the spool stored nothing (the store is then unchanged
+    since, in the same connection: the same answer)."""
+    state: dict[str, Any] = {"subject": None, "stored": None}
+    saved_find, saved_load = getattr(tp_erasure, "find"), Loader.load_pending  # noqa: B009
+    if find_once:
+
+        def find_first(db: Any, ref: str, rules: Any = None) -> Any:
+            first = state["subject"]
+            if first is not None and ref == first.customer_id and state["stored"] == 0:
+                state["subject"] = None
+                return first
+            state["subject"], state["stored"] = saved_find(db, ref, rules), None
+            return state["subject"]
+
+        def load_pending(self: Loader, *args: Any, **kwargs: Any) -> Any:
+            result = saved_load(self, *args, **kwargs)
+            state["stored"] = result.stored
+            return result
+
+        tp_erasure.find = find_first  # type: ignore[attr-defined]
+        Loader.load_pending = load_pending  # type: ignore[method-assign]
     saved = {name: getattr(tp_subject, name) for name in ("CUSTOMER_MESSAGE_IDS", "SUBJECT_MESSAGE_IDS",
              "ORPHAN_EVENTS") if hasattr(tp_subject, name)}  # fmt: skip
     if "ORPHAN_EVENTS" in saved:
@@ -676,6 +705,7 @@ def proposed(rec: Recorder) -> Iterator[None]:
         yield
     finally:
         tp_erasure.delete_rows = saved_delete
+        tp_erasure.find, Loader.load_pending = saved_find, saved_load  # type: ignore[attr-defined,method-assign]
         for name, value in saved.items():
             setattr(tp_subject, name, value)
 
@@ -906,8 +936,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse a store built before under --store-dir")
     parser.add_argument("--no-cli", action="store_true", help="skip the erasure through the CLI")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the slow statements")
+    parser.add_argument("--no-current", action="store_true", help="only the proposed variants (no purge)")
     parser.add_argument("--proposed", action="store_true",
-                        help="erase the same people again on fresh copies with the proposed delete_rows")  # fmt: skip
+                        help="erase the same people again on fresh copies with the proposed fixes")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print every figure as JSON too")
     args = parser.parse_args()
     temporary = args.store_dir is None
@@ -927,14 +958,15 @@ def main() -> None:
             need = args.persons + (0 if args.no_cli else 1)
             if len(meta["people"]) < need * args.runs:
                 raise SystemExit(f"only {len(meta['people'])} people to erase; use fewer --runs/--persons")
-            variants = [("", False)] + ([(" proposed", True)] if args.proposed else [])
+            variants = [("", 0)] if not args.no_current else []
+            variants += [(" proposed", 1), (" proposed + find once", 2)] if args.proposed else []
             details[n] = {"meta": {k: v for k, v in meta.items() if k != "people"}}
             for label, fixed in variants:
                 runs = []
                 for r in range(args.runs):
                     people = meta["people"][r * need : (r + 1) * need]
                     load = os.getloadavg()[0]
-                    with proposed(rec) if fixed else nullcontext():
+                    with proposed(rec, find_once=fixed == 2) if fixed else nullcontext():
                         # The proposed runs erase the same people in-process only (a CLI process would run the
                         # unchanged code) and skip the purge (unchanged).
                         cli_person = None if args.no_cli or fixed else people[-1]
