@@ -214,7 +214,7 @@ def rectify_cmd(ref: str, assignments: tuple[str, ...], reason: str, home: str |
 def consent_cmd(ref: str, grant: tuple[str, ...], deny: tuple[str, ...], evidence: str | None,
                 show_history: bool, home: str | None, as_json: bool) -> None:  # fmt: skip
     """Show a person's consent per purpose, or record a statement they made (by phone, on paper, ...)."""
-    from touchpoints.privacy.consent import ConsentError, customer_consent, history, record
+    from touchpoints.privacy.consent import ConsentError, by_purpose, customer_consent, history, record
     from touchpoints.privacy.subject import find
 
     settings = settings_for(home)
@@ -237,12 +237,7 @@ def consent_cmd(ref: str, grant: tuple[str, ...], deny: tuple[str, ...], evidenc
                                                  via="cli", changes=written)  # fmt: skip
         current = customer_consent(db, subject.nodes)
         past = history(db, subject.nodes) if show_history else None
-    state = {
-        p: {"status": current.get(p, {}).get("status"), "allowed": settings.privacy.allowed(
-            current.get(p, {}).get("status"), p), "mode": settings.privacy.mode(p),
-            "stated_at": current.get(p, {}).get("stated_at"), "via": current.get(p, {}).get("via")}
-        for p in settings.privacy.purposes
-    }  # fmt: skip
+    state = by_purpose(settings.privacy, current)
     if as_json:
         print_json(
             {"customer_id": subject.customer_id, "purposes": state, **({"history": past} if past else {})}

@@ -70,13 +70,17 @@ def identifiers(db: Backend, customer_id: str) -> list[dict[str, object]]:
 
 # The message ids of one customer's events ($1: the customer id), the same rule as the view
 # ``event_customers`` (its userId's customer, else its anonymousId's) without resolving every event: the
-# customer's own ids are few, so this is two IN-list filters over the events' id columns.
+# customer's own ids are few, so this is two scans, each filtered by one id column; "has this event's userId
+# a customer?" is asked only of the few events found by anonymousId (an OR made the engine ask it of every
+# event of the store). The branches cannot both hold for one event: no duplicates.
 CUSTOMER_MESSAGE_IDS = """
 WITH mine AS (SELECT kind, value FROM identities WHERE customer_id = $1 AND kind IN ('user_id', 'anonymous_id'))
-SELECT e.message_id FROM events e
-WHERE e.user_id IN (SELECT value FROM mine WHERE kind = 'user_id')
-   OR (e.anonymous_id IN (SELECT value FROM mine WHERE kind = 'anonymous_id')
-       AND (e.user_id IS NULL OR NOT EXISTS (SELECT 1 FROM identities u WHERE u.node = 'user_id:' || e.user_id)))
+SELECT message_id FROM events WHERE user_id IN (SELECT value FROM mine WHERE kind = 'user_id')
+UNION ALL
+SELECT e.message_id FROM (
+    SELECT message_id, user_id FROM events WHERE anonymous_id IN (SELECT value FROM mine WHERE kind = 'anonymous_id')
+) e
+WHERE e.user_id IS NULL OR NOT EXISTS (SELECT 1 FROM identities u WHERE u.node = 'user_id:' || e.user_id)
 """
 
 

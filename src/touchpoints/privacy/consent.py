@@ -252,6 +252,21 @@ def customer_consent(db: Backend, nodes: Iterable[str]) -> dict[str, dict[str, A
     }
 
 
+def by_purpose(policy: PrivacyPolicy, current: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every purpose of the home with its latest statement (``current``, from ``customer_consent``), its
+    mode, and whether it is allowed: what the CLI and the admin API show."""
+    return {
+        p: {
+            "status": (status := current.get(p, {}).get("status")),
+            "mode": policy.mode(p),
+            "allowed": policy.allowed(status, p),
+            "stated_at": current.get(p, {}).get("stated_at"),
+            "via": current.get(p, {}).get("via"),
+        }
+        for p in policy.purposes
+    }
+
+
 def history(db: Backend, nodes: Iterable[str]) -> list[dict[str, Any]]:
     """Every recorded change among ``nodes``, oldest first."""
     rows = db.execute(

@@ -38,7 +38,10 @@ PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable("quarantine", "events and rows that could not be accepted, kept whole for replay",
                   "message_id IN (SELECT message_id FROM _subject_messages) OR "
                   "quarantine_id IN (SELECT quarantine_id FROM _subject_quarantine) OR "
-                  "EXISTS (SELECT 1 FROM _subject_values v WHERE contains(lower(payload), v.value) AND regexp_matches(lower(payload), v.pattern))"),
+                  # The pattern (compiled per row) only where the cheap substring test matched: with AND,
+                  # the engine ran the pattern first.
+                  "EXISTS (SELECT 1 FROM _subject_values v WHERE CASE WHEN contains(lower(payload), v.value) "
+                  "THEN regexp_matches(lower(payload), v.pattern) ELSE false END)"),
     PersonalTable("export_rows", "which customer each line of a file Touchpoints wrote is about",
                   "customer_id IN (SELECT customer_id FROM _subject_customers)"),
 )  # fmt: skip

@@ -16,7 +16,7 @@ from touchpoints.collector.loader import Loader
 from touchpoints.config import Settings
 from touchpoints.privacy.access import ERROR_RESPONSE, AdminKey, actor, auth_responses
 from touchpoints.privacy.audit import AuditLog
-from touchpoints.privacy.consent import ConsentError, customer_consent, history, record
+from touchpoints.privacy.consent import ConsentError, by_purpose, customer_consent, history, record
 from touchpoints.privacy.erasure import NotFound, erase
 from touchpoints.privacy.portability import bundle
 from touchpoints.privacy.rectify import RectifyError, rectify
@@ -144,17 +144,7 @@ def add_privacy_routes(app: FastAPI, settings: Settings, loader: Loader) -> None
 
 
 def _state(settings: Settings, customer_id: str, current: dict[str, Any], past: list[Any]) -> dict[str, Any]:
-    policy = settings.privacy
-    return {
-        "customer_id": customer_id,
-        "purposes": {
-            p: {"status": current.get(p, {}).get("status"), "mode": policy.mode(p),
-                "allowed": policy.allowed(current.get(p, {}).get("status"), p),
-                "stated_at": current.get(p, {}).get("stated_at"), "via": current.get(p, {}).get("via")}
-            for p in policy.purposes
-        },
-        "history": past,
-    }  # fmt: skip
+    return {"customer_id": customer_id, "purposes": by_purpose(settings.privacy, current), "history": past}
 
 
 def _dumps(data: Any) -> bytes:
