@@ -177,7 +177,7 @@ def capture(
             WHERE NOT old AND (before IS NULL OR
                   (CASE WHEN status = 'denied' AND before IN ('granted', 'withdrawn') THEN 'withdrawn' ELSE status END)
                   IS DISTINCT FROM before)
-            ORDER BY stated_at, _seq
+            ORDER BY stated_at, _seq, purpose  -- one event's statements in a fixed order
             RETURNING 1
             """
         )
@@ -271,7 +271,7 @@ def history(db: Backend, nodes: Iterable[str]) -> list[dict[str, Any]]:
     """Every recorded change among ``nodes``, oldest first."""
     rows = db.execute(
         "SELECT seq, node, purpose, status, stated_at, recorded_at, source, channel, via, evidence FROM consents "
-        "WHERE node IN (SELECT unnest(?::VARCHAR[])) ORDER BY stated_at, seq",
+        "WHERE node IN (SELECT unnest(?::VARCHAR[])) ORDER BY stated_at, purpose, seq",
         [list(nodes)],
     )
     return [
