@@ -15,7 +15,7 @@ $(BIN)/touchpoints: pyproject.toml
 	@touch $@
 
 $(VENV)/.dev: $(BIN)/touchpoints
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	@touch $@
 
 setup: $(VENV)/.dev ## Create .venv with Touchpoints and the test tools
@@ -23,11 +23,12 @@ setup: $(VENV)/.dev ## Create .venv with Touchpoints and the test tools
 demo: $(BIN)/touchpoints ## Build the demo world in ./.touchpoints and serve it on http://127.0.0.1:8000
 	$(BIN)/touchpoints demo
 
-test: $(VENV)/.dev ## Run lint, type checks and the test suite
+test: $(VENV)/.dev ## Run lint, type checks, the test suite and the Spark parity suite
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/pytest -m spark
 
 lint: $(VENV)/.dev ## Lint and type-check only
 	$(BIN)/ruff check src tests bench

@@ -69,6 +69,27 @@ trait_precedence = "latest"
 # Sources (an import's --source, a write key's name) or channels, most trusted first, e.g. ["crm", "pos"].
 source_priority = []
 
+[analytics]
+# Where analyses run: "duckdb" (the embedded store) or "spark" (the [spark] settings below; needs
+# `pip install 'touchpoints[spark]'` and Java 17). `--engine` on a command overrides it.
+engine = "duckdb"
+# The time zone days, weeks and months are counted in (an IANA name, e.g. "Europe/London"); stored times
+# are UTC. `--timezone` overrides it.
+timezone = "UTC"
+# Analyses read a prepared copy of the events (customers resolved, sessions, referrers, devices). The
+# command line refreshes it whenever the store changed; the HTTP API serves a copy at most this many
+# seconds old, so a busy site does not rebuild it for every request.
+max_staleness_seconds = 300
+
+[spark]
+# The Spark master: "local[2]" runs on this machine; "spark://host:7077", "yarn" or "k8s://..." a cluster.
+master = "local[2]"
+# Where the prepared events are written as Parquet (partitioned by month) for Spark to read: a folder, or
+# an object store URL the cluster can reach (s3://bucket/touchpoints, gs://..., hdfs://...). Empty: the
+# home's parquet/ folder.
+parquet = ""
+driver_memory = "2g"
+
 [identity]
 # At most this many identifiers of a kind in one customer: a link that would exceed it is refused and
 # logged. One user_id per customer keeps a shared device or a kiosk from fusing two account holders.
@@ -153,6 +174,12 @@ class Settings:
     spool_segment_bytes: int = 64 * 1024 * 1024
     spool_segment_seconds: float = 3600.0
     trait_precedence: str = "latest"
+    analytics_engine: str = "duckdb"
+    analytics_timezone: str = "UTC"
+    analytics_max_staleness_seconds: float = 300.0
+    spark_master: str = "local[2]"
+    spark_parquet: str = ""
+    spark_driver_memory: str = "2g"
     source_priority: tuple[str, ...] = ()
     identity: IdentityRules = field(default_factory=IdentityRules)
     privacy: PrivacyPolicy = field(default_factory=PrivacyPolicy)
@@ -178,6 +205,11 @@ class Settings:
     @property
     def audit_path(self) -> Path:
         return self.home / "audit.jsonl"
+
+    @property
+    def parquet_location(self) -> str:
+        """Where the prepared events are written for Spark: a folder or an object store URL."""
+        return self.spark_parquet or str(self.home / "parquet")
 
     @property
     def config_path(self) -> Path:
@@ -217,9 +249,27 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "segment_seconds": "spool_segment_seconds",
     },
     "profiles": {"trait_precedence": "trait_precedence", "source_priority": "source_priority"},
+    "analytics": {
+        "engine": "analytics_engine",
+        "timezone": "analytics_timezone",
+        "max_staleness_seconds": "analytics_max_staleness_seconds",
+    },
+    "spark": {"master": "spark_master", "parquet": "spark_parquet", "driver_memory": "spark_driver_memory"},
 }
 
 TRAIT_PRECEDENCES = ("latest", "source_priority")
+ENGINES = ("duckdb", "spark")
+
+
+def _check_timezone(path: Path, name: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: analytics.timezone {name!r} is not an IANA time zone, e.g. Europe/London"
+        ) from exc
 
 
 def load_settings(home: Path) -> Settings:
@@ -258,6 +308,11 @@ def load_settings(home: Path) -> Settings:
             changes[attr] = _coerce(path, f"{section}.{key}", str(types[attr]), value)
     settings = replace(settings, **changes)
     _check_profiles(path, settings)
+    if settings.analytics_engine not in ENGINES:
+        raise ConfigError(
+            f"{path}: analytics.engine must be one of {', '.join(ENGINES)}, got {settings.analytics_engine!r}"
+        )
+    _check_timezone(path, settings.analytics_timezone)
     if settings.spool_segment_seconds <= 0:
         raise ConfigError(f"{path}: loader.segment_seconds must be above 0, e.g. 3600")
     return settings

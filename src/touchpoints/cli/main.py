@@ -7,6 +7,7 @@ import logging
 import click
 
 from touchpoints import __version__
+from touchpoints.cli.analytics import analytics
 from touchpoints.cli.audiences import audiences
 from touchpoints.cli.demo import demo
 from touchpoints.cli.events import events
@@ -31,3 +32,4 @@ def cli() -> None:
 for command in (init, serve, keys, links, events, import_file, quarantine, identity, profiles, privacy, demo):
     cli.add_command(command)
 cli.add_command(audiences)
+cli.add_command(analytics)

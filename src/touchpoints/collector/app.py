@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from touchpoints import __version__
+from touchpoints.analytics.routes import add_analytics_routes
 from touchpoints.collector.fastpath import IngestFastPath
 from touchpoints.collector.ingest import Collector, error
 from touchpoints.collector.loader import Loader, LoaderThread
@@ -183,6 +184,7 @@ def create_app(settings: Settings) -> FastAPI:
     add_profile_routes(app, settings)
     add_privacy_routes(app, settings, loader)
     add_personalise_routes(app, settings)
+    add_analytics_routes(app, settings)
     add_key_routes(app, keys, AuditLog(settings.audit_path))
 
     for path, call in ingest_paths().items():

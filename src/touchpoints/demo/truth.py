@@ -13,8 +13,9 @@
     ``lifecycle`` (``active``, ``churned``: nothing after ``churn_date`` but e-mail deliveries, ``new``:
     ``first_seen`` in the last 60 days), ``attitude`` (``promoter``, ``passive``, ``detractor``), and
     ``ids``: every identifier the customer appears under: ``user_id``, ``anonymous_ids`` (each with its
-    ``device`` and whether it ever ``signed_in``, i.e. carried the userId in an identify: only those can be
-    joined to the customer by deterministic rules), ``app_device_ids``, ``crm_record_id``,
+    ``device``, whether it ever ``signed_in``, i.e. carried the userId in an identify, and whether it is
+    ``joined`` to the customer by deterministic rules: signed in, or an e-mail link was clicked on it, the
+    click carrying the userId and its anonymousId), ``app_device_ids``, ``crm_record_id``,
     ``pos_record_id``, ``loyalty_id``, ``emails`` (a typo'd one of a store sign-up included), ``phones``
     (E.164), ``social`` handles. ``orders``: every order and refund as ``[order_id, time, total,
     channel]``, and ``abandoned_checkouts``.
@@ -33,7 +34,23 @@
     per step by entry step, ``strict`` (sessions entering at the first step, per step reached), and the
     planted ``checkout`` drop-off: ``started``, ``completed``, ``abandoned`` and ``abandonment_rate``.
     Sessions: a new one after 30 minutes without an event from the same anonymousId (visits are hours
-    apart, their events minutes apart).
+    apart, their events minutes apart). ``customers``: the same funnel counted by unit as identity
+    resolution joins the events, over the whole year (``window``: no conversion window). A unit is a
+    customer's userId with every device joined to it (``joined`` above), or one of their devices never
+    joined (a store customer's phone always is one: they have no userId), or an anonymous visitor's
+    browser (an app device is its anonymousId, its ``context.device.id`` linked to it, one device each).
+    ``units``: units with any funnel step; ``reached``: per step k, units with steps 1..k at times t1 <=
+    t2 <= ... <= tk (one unit's devices may interleave: the times are the events', not the visits');
+    ``checkout``: units with a Checkout Started (``started``) and with an Order Completed at or after
+    one (``completed``).
+``retention``
+    Purchase retention by calendar month (UTC). Every customer with an order (web, app or at a till;
+    refunds are not orders) is in the cohort of their first order's month, and so is each walk-in sale:
+    the till importer gives a receipt with no identifier an anonymousId of its own, so in the store it is
+    a customer of its own with one order, who never returns. ``cohorts``, by month (``YYYY-MM``, months
+    with a first order only): ``customers``, and ``returned``: item N-1 is how many of them ordered again
+    in the N-th month after the cohort's, to the world's last month. ``customers``: all of them,
+    ``walk_in_sales`` of them walk-ins.
 ``lifecycle``, ``churners``
     Customers per lifecycle; each churned customer's ``churn_date`` and ``last_purchase`` (churners
     stopped at least 100 days before the world's end; active customers buy at their own rate to the end).
@@ -64,11 +81,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from touchpoints.demo.catalog import EMAIL_CAMPAIGNS, QR_PLACEMENTS, STORE_TIMEZONE, WORLD_END, WORLD_START
 from touchpoints.demo.files import IMPORTS, FileSet, loyalty_rows
-from touchpoints.demo.online import iso
+from touchpoints.demo.online import iso, render_customer
 from touchpoints.demo.world import CHECKOUT, CHECKOUT_ABANDONMENT, FUNNEL, ORDERED, Customer, Visit, World
 
 SCHEMA_VERSION = 1
@@ -93,6 +113,7 @@ def _person(c: Customer) -> dict[str, Any]:
         {p for p in (e164(c.crm.phone) if c.crm else None, e164(c.pos.phone) if c.pos else None) if p}
     )
     orders = sorted([*c.orders, *c.refunds], key=lambda o: (o.at, o.order_id))
+    joined = joined_devices(c)
     return {
         "person": c.person_id,
         "name": f"{c.first_name} {c.last_name}",
@@ -108,6 +129,7 @@ def _person(c: Customer) -> dict[str, Any]:
                     "id": d.anonymous_id,
                     "device": d.kind,
                     "signed_in": any(v.identify for v in c.visits if v.device == i),
+                    "joined": i in joined,
                 }
                 for i, d in enumerate(c.devices)
             ],
@@ -161,6 +183,117 @@ def funnel(world: World) -> dict[str, Any]:
             "abandonment_rate": round((started - completed) / started, 6) if started else 0.0,
             "planted_rate": CHECKOUT_ABANDONMENT,
         },
+    }
+
+
+# A visit's events are under 4 minutes apart and a funnel visit has at most 15 of them (13 funnel pages
+# and calls, and a sign-in's page and identify), so it spans less than an hour before its ``end``.
+_VISIT_SPAN = timedelta(hours=1)
+
+
+def joined_devices(c: Customer) -> set[int]:
+    """The customer's devices that identity resolution joins to their userId: every device that ever
+    carried it in an identify (a sign-up or sign-in), and every device an e-mail link was clicked on (the
+    click carries the userId and that device's anonymousId). A customer with no userId has none."""
+    if not c.user_id:
+        return set()
+    joined = {v.device for v in c.visits if v.identify}
+    joined.update(s.click_device for s in c.emails if s.clicked_at is not None and s.click_device is not None)
+    return joined
+
+
+def _reached(steps: Iterable[tuple[int, int]], of: tuple[int, ...]) -> int:
+    """How far along ``of`` (step numbers in funnel order) a unit gets: ``steps`` are its (first, last)
+    runs of consecutive funnel steps, each run in time order and the runs in time order. Taking each next
+    step at its earliest occurrence after the previous one is the best any ordering can do."""
+    reached = 0
+    for first, last in steps:
+        while reached < len(of) and first <= of[reached] <= last:
+            reached += 1
+    return reached
+
+
+def _unit_runs(world: World) -> Iterable[list[tuple[int, int]]]:
+    """Each unit's funnel runs in time order (see ``_reached``), one list per unit with any funnel step.
+    A unit's visits an hour or more apart (by ``end``) never overlap, so visit order is time order; a
+    customer with two closer visits of one unit on different devices has their events rendered (the same
+    seed gives the same times) and each funnel event is a run of its own, in time order (events at one
+    instant in step order: the funnel allows equal times)."""
+    for c in world.customers:
+        joined = joined_devices(c)
+        units: dict[int, list[Visit]] = {}
+        for v in c.visits:
+            if v.entry:
+                units.setdefault(-1 if v.device in joined else v.device, []).append(v)
+        close = False
+        for visits in units.values():
+            visits.sort(key=lambda v: v.end)
+            close = close or any(b.end - a.end < _VISIT_SPAN for a, b in pairwise(visits))
+        if not close:
+            yield from ([(v.entry, v.depth) for v in visits] for visits in units.values())
+            continue
+        unit_of = {d.anonymous_id: -1 if i in joined else i for i, d in enumerate(c.devices)}
+        timed: dict[int, list[tuple[datetime, int]]] = {}
+        for event in render_customer(world, c)[0]:
+            if event["type"] == "track" and event["event"] in FUNNEL:
+                at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+                step = FUNNEL.index(event["event"]) + 1
+                timed.setdefault(unit_of[event["anonymousId"]], []).append((at, step))
+        yield from ([(step, step) for _, step in sorted(events)] for events in timed.values())
+    for visitor in world.visitors:
+        runs = [(v.entry, v.depth) for v in sorted(visitor.visits, key=lambda v: v.end) if v.entry]
+        if runs:
+            yield runs
+
+
+def customer_funnel(world: World) -> dict[str, Any]:
+    """The online funnel counted by unit as identity resolution sees them (see the module docstring)."""
+    steps = tuple(range(1, len(FUNNEL) + 1))
+    reached = Counter[int]()
+    checkout = Counter[int]()
+    units = 0
+    for runs in _unit_runs(world):
+        units += 1
+        reached[_reached(runs, steps)] += 1
+        checkout[_reached(runs, (CHECKOUT, ORDERED))] += 1
+
+    def at_least(counts: Counter[int], k: int) -> int:
+        return sum(n for r, n in counts.items() if r >= k)
+
+    return {
+        "window": "whole world",
+        "units": units,
+        "reached": {FUNNEL[k - 1]: at_least(reached, k) for k in steps},
+        "checkout": {"started": at_least(checkout, 1), "completed": at_least(checkout, 2)},
+    }
+
+
+def _month(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m")
+
+
+def _months_between(a: str, b: str) -> int:
+    return (int(b[:4]) - int(a[:4])) * 12 + int(b[5:]) - int(a[5:])
+
+
+def retention(world: World) -> dict[str, Any]:
+    """Monthly purchase retention by first-order cohort (see the module docstring)."""
+    buyers = [{_month(o.at) for o in c.orders} for c in world.customers if c.orders]
+    buyers += [{_month(o.at)} for o in world.anonymous_sales]  # each walk-in sale is a customer of its own
+    last = _month(WORLD_END - timedelta(microseconds=1))
+    cohorts: dict[str, dict[str, Any]] = {}
+    for months in buyers:
+        first = min(months)
+        cohort = cohorts.setdefault(first, {"customers": 0, "returned": [0] * _months_between(first, last)})
+        cohort["customers"] += 1
+        for month in months:
+            if month != first:
+                cohort["returned"][_months_between(first, month) - 1] += 1
+    return {
+        "months": "calendar months, UTC",
+        "customers": len(buyers),
+        "walk_in_sales": len(world.anonymous_sales),
+        "cohorts": dict(sorted(cohorts.items())),
     }
 
 
@@ -423,7 +556,8 @@ def ground_truth(
         "people": [_person(c) for c in customers],
         "duplicates": duplicates,
         "hard_negatives": negatives,
-        "funnel": funnel(world),
+        "funnel": {**funnel(world), "customers": customer_funnel(world)},
+        "retention": retention(world),
         "lifecycle": dict(Counter(c.lifecycle for c in customers)),
         "churners": churners,
         "nps": _nps(world),

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from touchpoints.analytics.prepared import invalidate as invalidate_prepared
 from touchpoints.collector.loader import Loader
 from touchpoints.collector.spool import list_segments
 from touchpoints.config import Settings
@@ -39,6 +40,7 @@ from touchpoints.privacy.subject import Subject, find, registered
 from touchpoints.privacy.suppression import SuppressionList, event_nodes, node_hash
 from touchpoints.store.backend import Backend
 from touchpoints.store.duckdb import open_store
+from touchpoints.store.spark import forget as forget_parquet
 
 
 class NotFound(LookupError):
@@ -249,6 +251,14 @@ def erase(
         with db.transaction():
             report["redacted_in_others"] = redact_others(db, subject)
             report["rows"] = delete_rows(db, subject)
+            # the prepared events lost the person's rows above; stale, they are rebuilt from the redacted
+            # events before the next analysis, and Spark's Parquet copy is deleted (written again then)
+            invalidate_prepared(db)
+        try:
+            if forget_parquet(settings.parquet_location):
+                report["files"] = [*report["files"], settings.parquet_location]
+        except OSError as exc:  # an object store out of reach: the erasure stands, the copy must go by hand
+            report["not_reached"] = [f"{settings.parquet_location}: {exc}; delete it by hand"]
         report["spool_records"] = scrub_spool_subject(settings.spool_dir, subject)
         report["suppressed"] = suppressed
     report["seconds"] = round(time.perf_counter() - started, 3)

@@ -42,6 +42,9 @@ PERSONAL: tuple[PersonalTable, ...] = (
                   # the engine ran the pattern first.
                   "EXISTS (SELECT 1 FROM _subject_values v WHERE CASE WHEN contains(lower(payload), v.value) "
                   "THEN regexp_matches(lower(payload), v.pattern) ELSE false END)"),
+    PersonalTable("analytics_events", "the prepared copy of the events analyses read: customer id, ids, pages, "
+                  "referrers, devices, properties (rebuilt from events; stale after an erasure)",
+                  "message_id IN (SELECT message_id FROM _subject_messages)"),
     PersonalTable("export_rows", "which customer each line of a file Touchpoints wrote is about",
                   "customer_id IN (SELECT customer_id FROM _subject_customers)"),
 )  # fmt: skip
@@ -52,6 +55,7 @@ NOT_PERSONAL: dict[str, str] = {
     "enrichment": "bought or partner tables keyed by area (postcode to census band), about places, not people",
     "user_agents": "browser and device strings parsed once, each shared by many visitors",
     "identity_model": "the matching model's m and u probabilities per comparison level; no record values",
+    "analytics_state": "when the prepared events were built, and a fingerprint of the store's size then",
     "exports": "which files Touchpoints wrote, when, for which purpose, and how many rows (export_rows says "
     "who is in them)",
 }
@@ -65,4 +69,6 @@ FILES: dict[str, str] = {
     "keys.json": "API keys as SHA-256 hashes, names and roles",
     "links.json": "campaigns and their destinations; no person",
     "config.toml": "settings",
+    "parquet/": "the prepared events as Parquet for Spark ([spark] parquet may put them elsewhere): deleted by "
+    "an erasure, written again from the erased store by the next analysis on Spark",
 }

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from touchpoints.analytics.columns import COLUMNS as PREPARED_COLUMNS
 from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 5
+VERSION = 6
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -212,6 +213,12 @@ _STEPS: dict[int, list[str]] = {
             line BIGINT NOT NULL
         )
         """,
+    ],
+    # Analytics (analytics/prepared.py): the prepared events every analysis reads, and how fresh they are.
+    6: [
+        f"CREATE TABLE IF NOT EXISTS analytics_events ({', '.join(f'{n} {t}' for n, t in PREPARED_COLUMNS)})",
+        "CREATE TABLE IF NOT EXISTS analytics_state ("
+        "fingerprint VARCHAR NOT NULL, prepared_at TIMESTAMPTZ NOT NULL, rows BIGINT NOT NULL)",
     ],
 }
 

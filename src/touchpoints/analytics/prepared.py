@@ -1,0 +1,114 @@
+"""The prepared events every analysis reads: ``analytics_events``, one row per stored event.
+
+Preparing does once what every analysis would otherwise repeat per query over the raw store: the customer
+each event belongs to after identity resolution (an anonymous visitor's events before they signed in
+included), the session (30 minutes without an event of one visitor, from ``events_enriched``), the page,
+referrer class, UTM campaign and device, and the event's name (a page view is ``Page Viewed``, a screen
+``Screen Viewed``). Times are UTC without a zone (``timestamp``); analyses convert to the zone asked for.
+
+Consent: ``customer_id`` is empty for an event whose customer may not be processed for ``analytics`` (an
+opt-out, or no grant where analytics is opt-in), so they still count as events and sessions but never as
+a customer. Erasure deletes the person's rows here as in ``events`` (the privacy inventory lists this
+table) and marks the copy stale, so redactions reach it at the next refresh.
+
+The copy is rebuilt when the store changed since (``fingerprint``: events, identities, links, consents),
+or, for the HTTP API, when it is older than ``[analytics] max_staleness_seconds``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from touchpoints.analytics.columns import COLUMNS, TABLE
+from touchpoints.privacy.gate import Gate
+from touchpoints.store.backend import Backend
+
+EVENT_NAME_SQL = """CASE e.type WHEN 'track' THEN e.event WHEN 'page' THEN 'Page Viewed'
+    WHEN 'screen' THEN 'Screen Viewed' WHEN 'identify' THEN 'Identify' WHEN 'group' THEN 'Group'
+    WHEN 'alias' THEN 'Alias' ELSE e.type END"""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the analyses read, and how fresh it is."""
+
+    rows: int
+    prepared_at: datetime
+    rebuilt: bool
+    seconds: float
+
+
+def fingerprint(db: Backend) -> str:
+    """Changes whenever what the prepared events show could change: events added or deleted, identifiers
+    linked or split, consent given or withdrawn."""
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM events), (SELECT max(received_at) FROM events), "
+        "(SELECT count(*) FROM identities), (SELECT max(seq) FROM identity_links), "
+        "(SELECT count(*) FROM identity_links), (SELECT max(seq) FROM consents), "
+        "(SELECT count(*) FROM consents), (SELECT count(*) FROM user_agents)"
+    )[0]
+    return "|".join("" if v is None else str(v) for v in row)
+
+
+def state(db: Backend) -> tuple[str, datetime, int] | None:
+    rows = db.execute("SELECT fingerprint, prepared_at, rows FROM analytics_state LIMIT 1")
+    if not rows:
+        return None
+    return str(rows[0][0]), rows[0][1], int(rows[0][2])
+
+
+def invalidate(db: Backend) -> None:
+    """Marks the prepared events stale (after an erasure or rectification), so the next read rebuilds."""
+    db.execute("DELETE FROM analytics_state")
+
+
+def build_sql(gate: Gate) -> str:
+    allowed = gate.customers_sql("analytics")
+    return f"""
+    CREATE OR REPLACE TABLE {TABLE} AS SELECT {", ".join(n for n, _ in COLUMNS)} FROM (
+    WITH resolved AS (
+        SELECT e.*, coalesce(u.customer_id, a.customer_id) AS _customer
+        FROM events_enriched e
+        LEFT JOIN identities u ON u.node = 'user_id:' || e.user_id
+        LEFT JOIN identities a ON a.node = 'anonymous_id:' || e.anonymous_id
+    ),
+    allowed AS ({allowed})
+    SELECT e.message_id,
+        CASE WHEN e._customer IN (SELECT customer_id FROM allowed) THEN e._customer END AS customer_id,
+        e.anonymous_id, e.user_id, e.type, {EVENT_NAME_SQL} AS event, e.channel, e.source,
+        (e.timestamp AT TIME ZONE 'UTC') AS timestamp,
+        e.session_id, e.page_url, e.page_path,
+        coalesce(e.context->>'$.page.title', e.properties->>'$.title') AS page_title,
+        e.referrer, e.referrer_host, e.referrer_class, e.utm_source, e.utm_medium, e.utm_campaign,
+        e.ua_browser AS browser, e.ua_os AS os, e.ua_device_type AS device_type,
+        e.properties::VARCHAR AS properties
+    FROM resolved e
+    ) ORDER BY timestamp, message_id
+    """
+
+
+def ensure(db: Backend, gate: Gate, *, max_staleness_seconds: float = 0.0, force: bool = False) -> Prepared:
+    """The prepared events, rebuilt first if the store changed (and the copy is older than
+    ``max_staleness_seconds``)."""
+    current = None if force else state(db)
+    now = datetime.now(UTC)
+    if current is not None:
+        print_, prepared_at, rows = current
+        age = (now - prepared_at).total_seconds()
+        if age < max_staleness_seconds or print_ == fingerprint(db):
+            return Prepared(rows, prepared_at, False, 0.0)
+    return rebuild(db, gate)
+
+
+def rebuild(db: Backend, gate: Gate) -> Prepared:
+    started = time.perf_counter()
+    with db.transaction():
+        mark = fingerprint(db)
+        db.execute(build_sql(gate))
+        rows = int(db.execute(f"SELECT count(*) FROM {TABLE}")[0][0])
+        db.execute("DELETE FROM analytics_state")
+        prepared_at = datetime.now(UTC)
+        db.execute("INSERT INTO analytics_state VALUES (?, ?, ?)", [mark, prepared_at, rows])
+    return Prepared(rows, prepared_at, True, time.perf_counter() - started)

@@ -1,0 +1,154 @@
+"""Apache Spark, the scale-out engine: the prepared events as partitioned Parquet, and a Spark session.
+
+The store's prepared events (``analytics_events``) are written as Parquet partitioned by month
+(``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL (``s3://``, ``gs://``,
+``hdfs://``; pyarrow writes it, the cluster reads it). A manifest (``_touchpoints.json``) records which
+preparation the files hold, so they are written again only when the store changed. The session runs on
+``[spark] master`` (``local[2]`` by default) with its time zone set to UTC, so times mean the same as in
+DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
+
+The Parquet files hold personal data as the store does: an erasure deletes them (``forget``), and the
+next analysis on Spark writes them again from the erased store.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import sys
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from touchpoints.analytics.columns import COLUMNS, TABLE
+from touchpoints.store.backend import Backend
+
+if TYPE_CHECKING:
+    from touchpoints.config import Settings
+
+MANIFEST = "_touchpoints.json"
+
+
+def _filesystem(location: str) -> tuple[pafs.FileSystem, str]:
+    if "://" not in location:
+        os.makedirs(location, exist_ok=True)
+        return pafs.LocalFileSystem(), os.path.abspath(location)
+    fs, path = pafs.FileSystem.from_uri(location)
+    return fs, path
+
+
+def _spark_uri(location: str) -> str:
+    if location.startswith("s3://"):
+        return "s3a://" + location[len("s3://") :]  # Hadoop's S3 connector
+    return location
+
+
+def _manifest(fs: pafs.FileSystem, path: str) -> dict[str, Any] | None:
+    try:
+        with fs.open_input_stream(f"{path}/{MANIFEST}") as f:
+            data: dict[str, Any] = json.loads(f.read().decode("utf-8"))
+            return data
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+
+
+def export_prepared(db: Backend, location: str, prepared_at: datetime) -> str:
+    """Writes the prepared events under ``location`` unless it already holds this preparation; returns
+    the location as Spark reads it."""
+    fs, path = _filesystem(location)
+    mark = prepared_at.isoformat()
+    found = _manifest(fs, path)
+    if found is None or found.get("prepared_at") != mark:
+        fs.create_dir(path, recursive=True)
+        fs.delete_dir_contents(path, missing_dir_ok=True)
+        names = ", ".join(n for n, _ in COLUMNS)
+        sql = f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY timestamp, message_id"
+        batches = (_utc(b) for b in db.batches(sql, size=200_000))
+        first = next(batches, None)
+        schema = (
+            first.schema
+            if first is not None
+            else _utc(pa.RecordBatch.from_pylist([], schema=db.arrow(sql + " LIMIT 0").schema)).schema
+        )
+        source = itertools.chain([first] if first is not None else [], batches)
+        ds.write_dataset(
+            source,
+            path,
+            schema=schema,
+            filesystem=fs,
+            format="parquet",
+            partitioning=["month"],
+            partitioning_flavor="hive",
+            existing_data_behavior="overwrite_or_ignore",
+            max_rows_per_group=1_000_000,
+        )
+        with fs.open_output_stream(f"{path}/{MANIFEST}") as f:
+            f.write(json.dumps({"prepared_at": mark, "table": TABLE}).encode("utf-8"))
+    return _spark_uri(location if "://" in location else path)
+
+
+def _utc(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """UTC-adjusted timestamps, so Spark reads a TIMESTAMP in its (UTC) session time zone."""
+    i = batch.schema.get_field_index("timestamp")
+    ts = batch.column(i).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+    return batch.set_column(i, "timestamp", ts)
+
+
+def forget(location: str) -> bool:
+    """Deletes the exported Parquet (after an erasure); True when there was something to delete."""
+    if "://" not in location:
+        if not os.path.isdir(location):
+            return False
+        shutil.rmtree(location)
+        return True
+    fs, path = pafs.FileSystem.from_uri(location)
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return False
+    fs.delete_dir(path)
+    return True
+
+
+_SESSION: Any = None
+
+
+def session(settings: Settings) -> Any:
+    """One Spark session per process (starting one takes seconds), UTC, on ``[spark] master``."""
+    global _SESSION
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "the Spark engine needs the [spark] extra: pip install 'touchpoints[spark]' (and Java 17)"
+        ) from exc
+    if _SESSION is not None:
+        return _SESSION
+    # Workers run this interpreter, so they import what the driver does.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(settings.spark_master)
+        .appName("touchpoints")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    if settings.spark_master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", "8")
+    _SESSION = builder.getOrCreate()
+    _SESSION.sparkContext.setLogLevel("ERROR")
+    return _SESSION
+
+
+def ibis_backend(spark: Any, location: str) -> Any:
+    """An Ibis backend on the session with the prepared events at ``location`` as ``analytics_events``."""
+    import ibis
+
+    frame = spark.read.parquet(location)
+    frame.select(*(n for n, _ in COLUMNS)).createOrReplaceTempView(TABLE)
+    return ibis.pyspark.connect(spark)
