@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from tests.analytics.conftest import cli
 from tests.conftest import Home, ServerProcess
-
 from touchpoints.analytics.common import AnalysisError, Scope
 from touchpoints.analytics.engine import open_engine
 from touchpoints.analytics.funnel import funnel

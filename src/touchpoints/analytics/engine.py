@@ -80,7 +80,12 @@ class Engine:
         """Runs an expression; the same types whatever the engine."""
         if self.name == "duckdb":
             return _normalise(expr.to_pyarrow())
-        return _normalise(_dates(pa.Table.from_pandas(self.con.execute(expr), preserve_index=False), expr))
+        # Spark's own Arrow collection, not Ibis' way through pandas (which turns dates into timestamps,
+        # and which pyspark 4.0 drives with arguments pandas 3 deprecates)
+        frame = self.con._session.sql(self.sql(expr))
+        to_arrow = getattr(frame, "toArrow", None)  # pyspark >= 4
+        table = to_arrow() if to_arrow is not None else pa.Table.from_batches(frame._collect_as_arrow())
+        return _normalise(_dates(table, expr))
 
     def sql(self, expr: ir.Table) -> str:
         return str(ibis.to_sql(expr, dialect="duckdb" if self.name == "duckdb" else "pyspark"))
@@ -139,8 +144,11 @@ def open_engine(
     from touchpoints.privacy.gate import Gate
     from touchpoints.store.duckdb import open_store
 
+    from touchpoints.analytics.common import zone as check_zone
+
     name = engine or settings.analytics_engine
     zone = timezone or settings.analytics_timezone
+    check_zone(zone)  # a wrong name is an error even where no period is counted
     gate = Gate.for_settings(settings)
     if name == "duckdb":
         with open_store(settings.store_path) as db:

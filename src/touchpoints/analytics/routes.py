@@ -86,3 +86,120 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(
             settings, timezone, lambda eng: funnel(eng, names, within, scope(start, end, channel), by, unit)
         )
+
+    from touchpoints.analytics import heatmap as heatmaps
+    from touchpoints.analytics import paths as path_analysis
+    from touchpoints.analytics import retention as retention_analysis
+    from touchpoints.analytics import trends as trend_analysis
+    from touchpoints.analytics import web
+
+    @app.get("/v1/analytics/trends", tags=["analytics"], response_class=Response, responses=RESPONSES,
+             summary="Events and unique customers per day, week or month, optionally broken down")  # fmt: skip
+    def trends_route(
+        key: ReaderKey,
+        event: Annotated[list[str] | None, Query(description="Only these events (repeatable)")] = None,
+        interval: Annotated[str, Query(description="day, week or month")] = "day",
+        by: Annotated[str | None, Query(description="event, a column or a property")] = None,
+        start: Start = None,
+        end: End = None,
+        channel: Channels = None,
+        timezone: Timezone = None,
+    ) -> Response:
+        return answer(settings, timezone, lambda eng: trend_analysis.trends(
+            eng, event or None, interval, by, scope(start, end, channel)))  # fmt: skip
+
+    @app.get("/v1/analytics/retention", tags=["analytics"], response_class=Response, responses=RESPONSES,
+             summary="Cohorts by first cohort event, and the share returning in each later period")  # fmt: skip
+    def retention_route(
+        key: ReaderKey,
+        cohort_event: Annotated[str, Query(description="A customer's cohort: the period of their first one")],
+        return_event: Annotated[str, Query(description="The event that counts as coming back")],
+        period: Annotated[str, Query(description="day, week or month")] = "month",
+        periods: Annotated[int | None, Query(ge=1, le=1000)] = None,
+        start: Start = None,
+        end: End = None,
+        channel: Channels = None,
+        timezone: Timezone = None,
+    ) -> Response:
+        return answer(settings, timezone, lambda eng: retention_analysis.retention(
+            eng, cohort_event, return_event, period, scope(start, end, channel), periods))  # fmt: skip
+
+    @app.get("/v1/analytics/paths", tags=["analytics"], response_class=Response, responses=RESPONSES,
+             summary="The most common next or previous steps around an event, as Sankey nodes and links")  # fmt: skip
+    def paths_route(
+        key: ReaderKey,
+        event: Annotated[str, Query(description="The anchor event")],
+        direction: Annotated[str, Query(description="next or previous")] = "next",
+        steps: Annotated[int, Query(ge=1, le=10)] = 3,
+        limit: Annotated[int, Query(ge=1, le=100)] = 10,
+        per: Annotated[str, Query(description="session or customer")] = "session",
+        start: Start = None,
+        end: End = None,
+        channel: Channels = None,
+        timezone: Timezone = None,
+    ) -> Response:
+        if per not in ("session", "customer"):
+            return JSONResponse({"success": False, "code": "bad_parameter",
+                                 "message": f"per {per!r}: use session or customer"}, 400)  # fmt: skip
+        return answer(settings, timezone, lambda eng: path_analysis.paths(
+            eng, event, direction, steps, scope(start, end, channel), limit, per == "session"))  # fmt: skip
+
+    @app.get("/v1/analytics/sessions", tags=["analytics"], response_class=Response, responses=RESPONSES,
+             summary="Sessions, visitors, pageviews, bounce rate, duration and conversion")  # fmt: skip
+    def sessions_route(
+        key: ReaderKey,
+        interval: Annotated[str | None, Query(description="day, week or month")] = None,
+        by: Annotated[
+            str | None, Query(description="A column or property of the session's first event")
+        ] = None,
+        goal: Annotated[str, Query(description="The event a session converts with")] = web.GOAL,
+        start: Start = None,
+        end: End = None,
+        channel: Channels = None,
+        timezone: Timezone = None,
+    ) -> Response:
+        return answer(
+            settings, timezone, lambda eng: web.sessions(eng, scope(start, end, channel), interval, by, goal)
+        )
+
+    def top_route(
+        name: str, function: Callable[..., dict[str, Any]], with_by: str | None, summary: str
+    ) -> None:
+        @app.get(f"/v1/analytics/{name}", tags=["analytics"], response_class=Response, responses=RESPONSES,
+                 summary=summary, name=f"analytics_{name.replace('-', '_')}")  # fmt: skip
+        def route(
+            key: ReaderKey,
+            by: Annotated[str | None, Query(description="What to group by")] = None,
+            goal: Annotated[str, Query(description="The event a session converts with")] = web.GOAL,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+            start: Start = None,
+            end: End = None,
+            channel: Channels = None,
+            timezone: Timezone = None,
+        ) -> Response:
+            extra = {"by": by or with_by} if with_by else {}
+            return answer(settings, timezone,
+                          lambda eng: function(eng, scope(start, end, channel), goal=goal, limit=limit, **extra))  # fmt: skip
+
+    top_route("landing-pages", web.landing_pages, None, "Sessions per landing page")
+    top_route("exit-pages", web.exit_pages, None, "Sessions per exit page")
+    top_route("referrers", web.referrers, "class", "Sessions per referrer class (by=class) or site (by=host)")
+    top_route("campaigns", web.campaigns, None, "Sessions per UTM source, medium and campaign")
+    top_route("devices", web.devices, "device_type", "Sessions per device type, browser or OS")
+
+    @app.get("/v1/analytics/heatmap", tags=["analytics"], response_class=Response, responses=RESPONSES,
+             summary="Click and scroll heatmap of a page; without page, the pages that have click data")  # fmt: skip
+    def heatmap_route(
+        key: ReaderKey,
+        page: Annotated[str | None, Query(description="The page's path, e.g. /pricing")] = None,
+        grid: Annotated[int, Query(ge=2, le=200)] = 20,
+        start: Start = None,
+        end: End = None,
+        channel: Channels = None,
+        timezone: Timezone = None,
+    ) -> Response:
+        if page is None:
+            return answer(settings, timezone, lambda eng: heatmaps.pages(eng, scope(start, end, channel)))
+        return answer(
+            settings, timezone, lambda eng: heatmaps.heatmap(eng, page, scope(start, end, channel), grid)
+        )

@@ -18,35 +18,38 @@ if TYPE_CHECKING:  # Ibis loads in half a second: only when an analysis runs, no
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _analysis_options() -> list[Callable[[Any], Any]]:
+    return [
+        click.option(
+            "--engine",
+            type=click.Choice(ENGINES),
+            default=None,
+            help="Where it runs (default: [analytics] engine, else duckdb).",
+        ),
+        click.option(
+            "--timezone",
+            default=None,
+            help="Days, weeks and months in this IANA time zone (default: [analytics] timezone, else UTC).",
+        ),
+        click.option("--start", default=None, help="From this date or time (inclusive), e.g. 2026-09-01."),
+        click.option("--end", default=None, help="Up to this date or time (exclusive)."),
+        click.option(
+            "--channel",
+            "channels",
+            multiple=True,
+            help="Only events of this channel (repeatable), e.g. --channel web --channel app.",
+        ),
+        home_option,
+        json_option,
+    ]
+
+
+_ANALYSIS_OPTIONS = _analysis_options()
+
+
 def analysis_options(func: F) -> F:
     """The options every analysis takes: where it runs, the time zone, the time range and channels."""
-    for option in reversed(
-        [
-            click.option(
-                "--engine",
-                type=click.Choice(ENGINES),
-                default=None,
-                help="Where it runs (default: [analytics] engine, else duckdb).",
-            ),
-            click.option(
-                "--timezone",
-                default=None,
-                help="Days, weeks and months in this IANA time zone (default: [analytics] timezone, else UTC).",
-            ),
-            click.option(
-                "--start", default=None, help="From this date or time (inclusive), e.g. 2026-09-01."
-            ),
-            click.option("--end", default=None, help="Up to this date or time (exclusive)."),
-            click.option(
-                "--channel",
-                "channels",
-                multiple=True,
-                help="Only events of this channel (repeatable), e.g. --channel web --channel app.",
-            ),
-            home_option,
-            json_option,
-        ]
-    ):
+    for option in reversed(_ANALYSIS_OPTIONS):
         func = option(func)
     return func
 
@@ -221,3 +224,277 @@ def _print_funnel(steps: list[dict[str, Any]], unit: str) -> None:
         for s in steps
     ]  # fmt: skip
     table(rows, ["step", f"{unit}s", "from previous", "from first", "drop-off", "median time"])
+
+
+def _rows_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    def cell(v: Any, name: str) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return _percent(v) if name.endswith(("rate", "share")) else f"{v:,.1f}"
+        if isinstance(v, int):
+            return f"{v:,}"
+        return str(v)
+
+    table([[cell(r.get(c), c) for c in columns] for r in rows], columns)
+
+
+@analytics.command("trends")
+@click.option("--event", "events", multiple=True, help="Only this event (repeatable; default: every event).")
+@click.option("--interval", type=click.Choice(["day", "week", "month"]), default="day", show_default=True)
+@click.option(
+    "--by", default=None, help="Break down by event, a column (channel, utm_campaign...) or a property."
+)
+@analysis_options
+def trends_cmd(
+    events: tuple[str, ...],
+    interval: str,
+    by: str | None,
+    engine: str | None,
+    timezone: str | None,
+    start: str | None,
+    end: str | None,
+    channels: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """Events and unique customers per day, week or month, optionally broken down."""
+    from touchpoints.analytics.trends import trends
+
+    answer = run(
+        home, engine, timezone,
+        lambda eng: trends(eng, list(events) or None, interval, by, scope_of(start, end, channels)),
+    )  # fmt: skip
+    if as_json:
+        print_json(answer)
+        return
+    _rows_table(answer["series"], ["period", *(["group"] if by else []), "events", "customers"])
+
+
+@analytics.command("retention")
+@click.option("--cohort-event", required=True, help="A customer's cohort is the period of their first one.")
+@click.option("--return-event", required=True, help="The event that counts as coming back.")
+@click.option("--period", type=click.Choice(["day", "week", "month"]), default="month", show_default=True)
+@click.option(
+    "--periods", type=click.IntRange(1, 1000), default=None, help="At most this many periods after."
+)
+@analysis_options
+def retention_cmd(
+    cohort_event: str,
+    return_event: str,
+    period: str,
+    periods: int | None,
+    engine: str | None,
+    timezone: str | None,
+    start: str | None,
+    end: str | None,
+    channels: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """Cohorts by the period of each customer's first COHORT-EVENT, and the share of each that did
+    RETURN-EVENT in every later period."""
+    from touchpoints.analytics.retention import retention
+
+    answer = run(
+        home, engine, timezone,
+        lambda eng: retention(eng, cohort_event, return_event, period, scope_of(start, end, channels), periods),
+    )  # fmt: skip
+    if as_json:
+        print_json(answer)
+        return
+    width = max((len(c["share"]) for c in answer["cohorts"]), default=0)
+    rows = [
+        [
+            c["cohort"],
+            f"{c['customers']:,}",
+            *(_percent(s) for s in c["share"]),
+            *([""] * (width - len(c["share"]))),
+        ]
+        for c in answer["cohorts"]
+    ]
+    table(rows, ["cohort", "customers", *(f"+{n}" for n in range(1, width + 1))])
+
+
+@analytics.command("paths")
+@click.option(
+    "--event", required=True, help="The event the paths start from (or lead to, --direction previous)."
+)
+@click.option("--direction", type=click.Choice(["next", "previous"]), default="next", show_default=True)
+@click.option("--steps", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100),
+    default=10,
+    show_default=True,
+    help="Events per step; the rest are Other.",
+)
+@click.option("--per", type=click.Choice(["session", "customer"]), default="session", show_default=True,
+              help="Follow each session, or each customer across sessions.")  # fmt: skip
+@analysis_options
+def paths_cmd(
+    event: str,
+    direction: str,
+    steps: int,
+    limit: int,
+    per: str,
+    engine: str | None,
+    timezone: str | None,
+    start: str | None,
+    end: str | None,
+    channels: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """The most common next (or previous) steps after (before) an event, as nodes and links for a Sankey
+    diagram (--json)."""
+    from touchpoints.analytics.paths import paths
+
+    answer = run(
+        home, engine, timezone,
+        lambda eng: paths(eng, event, direction, steps, scope_of(start, end, channels), limit, per == "session"),
+    )  # fmt: skip
+    if as_json:
+        print_json(answer)
+        return
+    _rows_table(
+        sorted(answer["links"], key=lambda r: (r["source"], -r["count"])),
+        ["source", "target", "count", "customers"],
+    )
+
+
+@analytics.command("sessions")
+@click.option("--interval", type=click.Choice(["day", "week", "month"]), default=None, help="Per period.")
+@click.option("--by", default=None, help="Per value of a column or property of the session's first event.")
+@click.option(
+    "--goal", default="Order Completed", show_default=True, help="The event a session converts with."
+)
+@analysis_options
+def sessions_cmd(
+    interval: str | None,
+    by: str | None,
+    goal: str,
+    engine: str | None,
+    timezone: str | None,
+    start: str | None,
+    end: str | None,
+    channels: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """Sessions, visitors, pageviews, bounce rate, duration and conversion (web and app)."""
+    from touchpoints.analytics.web import sessions
+
+    answer = run(
+        home, engine, timezone, lambda eng: sessions(eng, scope_of(start, end, channels), interval, by, goal)
+    )
+    if as_json:
+        print_json(answer)
+        return
+    columns = [
+        "sessions",
+        "visitors",
+        "pageviews",
+        "bounce_rate",
+        "median_duration_seconds",
+        "conversion_rate",
+    ]
+    keys = [k for k in ("period", "group") if answer.get("rows") and k in answer["rows"][0]]
+    _rows_table(
+        [*answer.get("rows", []), {**answer["total"], **dict.fromkeys(keys[:1], "total")}], [*keys, *columns]
+    )
+
+
+_TOP = {
+    "landing-pages": ("landing_pages", ["landing_page"], "The pages sessions start on."),
+    "exit-pages": ("exit_pages", ["exit_page"], "The pages sessions end on."),
+    "referrers": (
+        "referrers",
+        None,
+        "Where sessions come from: the referrer's class (--by class) or site (--by host).",
+    ),
+    "campaigns": ("campaigns", ["utm_source", "utm_medium", "utm_campaign"], "Sessions per UTM campaign."),
+    "devices": (
+        "devices",
+        None,
+        "Sessions per device type, browser or OS (--by device_type|browser|os, or several).",
+    ),
+}
+
+
+def _top_command(name: str, function: str, keys: list[str] | None, about: str) -> None:
+    params: list[click.Parameter] = []
+    if keys is None:
+        default = "class" if name == "referrers" else "device_type"
+        params.append(click.Option(["--by"], default=default, show_default=True))
+
+    def callback(
+        engine: str | None, timezone: str | None, start: str | None, end: str | None,
+        channels: tuple[str, ...], home: str | None, as_json: bool, goal: str, limit: int, by: str | None = None,
+    ) -> None:  # fmt: skip
+        from touchpoints.analytics import web
+
+        fn = getattr(web, function)
+        extra = {"by": by} if by is not None else {}
+        answer = run(home, engine, timezone,
+                     lambda eng: fn(eng, scope_of(start, end, channels), goal=goal, limit=limit, **extra))  # fmt: skip
+        if as_json:
+            print_json(answer)
+            return
+        names = keys or [k for k in (answer["rows"][0] if answer["rows"] else {}) if k not in _METRICS]
+        _rows_table(answer["rows"], [*names, "sessions", "share", "bounce_rate", "conversion_rate"])
+
+    command = click.Command(name, callback=callback, help=about, params=params)
+    command = click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)(command)
+    command = click.option("--goal", default="Order Completed", show_default=True)(command)
+    for option in reversed(_ANALYSIS_OPTIONS):
+        command = option(command)
+    analytics.add_command(command)
+
+
+_METRICS = {"sessions", "share", "pageviews", "bounces", "bounce_rate", "conversions", "conversion_rate"}
+
+
+@analytics.command("heatmap")
+@click.option(
+    "--page", default=None, help="The page's path, e.g. /pricing; without it, the pages with click data."
+)
+@click.option(
+    "--grid", type=click.IntRange(2, 200), default=20, show_default=True, help="Cells across and down."
+)
+@analysis_options
+def heatmap_cmd(
+    page: str | None,
+    grid: int,
+    engine: str | None,
+    timezone: str | None,
+    start: str | None,
+    end: str | None,
+    channels: tuple[str, ...],
+    home: str | None,
+    as_json: bool,
+) -> None:
+    """Click and scroll heatmap aggregates of one page: clicks per cell, the most clicked elements, and
+    how far page views scroll."""
+    from touchpoints.analytics.heatmap import heatmap, pages
+
+    scope = scope_of(start, end, channels)
+    if page is None:
+        answer = run(home, engine, timezone, lambda eng: pages(eng, scope))
+        if as_json:
+            print_json(answer)
+            return
+        _rows_table(answer["rows"], ["page", "clicks", "visitors", "pageviews", "scrolls"])
+        return
+    answer = run(home, engine, timezone, lambda eng: heatmap(eng, page, scope, grid))
+    if as_json:
+        print_json(answer)
+        return
+    clicks = answer["clicks"]
+    click.echo(f"{clicks['total']:,} clicks ({clicks['unplaced']:,} without a position)")
+    _rows_table(answer["elements"], ["selector", "text", "clicks", "visitors", "share"])
+    _rows_table(answer["scroll"]["depths"], ["depth", "pageviews", "share"])
+
+
+for _name, (_function, _keys, _about) in _TOP.items():
+    _top_command(_name, _function, _keys, _about)

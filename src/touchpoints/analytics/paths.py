@@ -1,0 +1,142 @@
+"""Paths: what people do next after an event (or did before it), step by step, for a Sankey diagram.
+
+Each session's (``by_session``; web and app events) or each customer's events in the scope are put in
+order (time, then message id: the same order on every engine). A run of the same event (a page refreshed,
+three products viewed in a row) is one step, so the step after ``Product Viewed`` is the first different
+event. Every occurrence of the anchor event (every run of it) starts a path; its next ``steps`` steps (or
+previous ones) are read with ``lead`` / ``lag`` over the ordered events. A path that stops early gets an
+``(end)`` node after its last event (``(start)`` before its first, looking back), and nothing after it. At
+each step the ``limit`` most frequent events keep their name; the rest are ``Other``.
+
+``count`` is the number of paths through a link (an anchor done twice is two paths); ``customers`` the
+customers among them after identity resolution (paths of events without a customer count in ``count``
+only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from touchpoints.analytics.common import AnalysisError, Scope
+from touchpoints.analytics.engine import Engine
+
+DIRECTIONS = ("next", "previous")
+MAX_STEPS = 10
+OTHER = "Other"
+END = {"next": "(end)", "previous": "(start)"}
+
+
+def paths_table(
+    engine: Engine,
+    event: str,
+    direction: str = "next",
+    steps: int = 3,
+    scope: Scope | None = None,
+    limit: int = 10,
+    by_session: bool = True,
+) -> ir.Table:
+    """One row per link between consecutive steps: ``step`` (of the node farther from the anchor, 1 ..
+    ``steps``), ``near`` (the node at ``step - 1``: the anchor at step 1), ``far`` (the node at
+    ``step``), ``count`` (paths) and ``customers``."""
+    _check(event, direction, steps, limit)
+    t = (scope or Scope()).apply(engine, engine.events())
+    t = t.mutate(_unit=t.session_id if by_session else t.customer_id)
+    t = t.filter(t._unit.notnull())
+    order = ibis.window(group_by="_unit", order_by=["timestamp", "message_id"])
+    # a run of one event is one step: keep its first row
+    t = t.mutate(_before=t.event.lag().over(order))
+    t = t.filter(t._before.isnull() | (t._before != t.event))
+
+    end = ibis.literal(END[direction])
+    following: dict[str, ir.Value] = {}
+    previous: ir.StringValue | None = None
+    for k in range(1, steps + 1):
+        here = (t.event.lead(k) if direction == "next" else t.event.lag(k)).over(order)
+        # the terminal node right after the last event, nothing after that
+        ended = ibis.literal(False) if previous is None else previous.isnull()
+        following[f"s_{k}"] = ibis.ifelse(ended, ibis.null("string"), here.fill_null(end))
+        previous = here
+    t = t.mutate(**following)
+    t = t.filter(t.event == event)  # each path is its anchor's row
+    long = t.select("_unit", "message_id", "customer_id", *following).pivot_longer(
+        ibis.selectors.startswith("s_"),
+        names_to="step",
+        names_transform=lambda name: ibis.literal(int(name[2:]), type="int64"),
+        values_to="far",
+    )
+    long = long.filter(long.far.notnull())
+    # each step's most frequent events keep their name (the terminal node always does)
+    long = long.mutate(_paths=long.far.count().over(ibis.window(group_by=["step", "far"])))
+    rank = ibis.dense_rank().over(
+        ibis.window(group_by="step", order_by=[long.far == end, long._paths.desc(), long.far])
+    )
+    long = long.mutate(far=ibis.ifelse((long.far == end) | (rank < limit), long.far, OTHER))
+    along = ibis.window(group_by=["_unit", "message_id"], order_by="step")
+    long = long.mutate(near=long.far.lag().over(along).fill_null(event))
+    return long.group_by(["step", "near", "far"]).agg(
+        count=long.count(), customers=long.customer_id.nunique()
+    )
+
+
+def paths(
+    engine: Engine,
+    event: str,
+    direction: str = "next",
+    steps: int = 3,
+    scope: Scope | None = None,
+    limit: int = 10,
+    by_session: bool = True,
+) -> dict[str, Any]:
+    """The paths as JSON for a Sankey diagram: ``{"nodes": [{"id": "1:Product Viewed", "step": 1,
+    "event": "Product Viewed", "count": n}, ...], "links": [{"source": "0:Cart Viewed", "target":
+    "1:Product Viewed", "customers": n, "count": n}, ...]}``. Step 0 is the anchor event, step k the k-th
+    step after it (before it, for ``previous``); a node's ``count`` is the paths through it. Links go
+    forward in time: looking back, a link's source is the earlier step (the higher number)."""
+    scope = scope or Scope()
+    rows = engine.to_arrow(paths_table(engine, event, direction, steps, scope, limit, by_session)).to_pylist()
+    nodes: dict[str, dict[str, Any]] = {}
+    links = []
+    for r in sorted(rows, key=lambda r: (r["step"], r["near"], -r["count"], r["far"])):
+        near = _node(nodes, r["step"] - 1, r["near"])
+        far = _node(nodes, r["step"], r["far"])
+        far["count"] += r["count"]
+        if r["step"] == 1:
+            near["count"] += r["count"]
+        source, target = (near, far) if direction == "next" else (far, near)
+        links.append(
+            {"source": source["id"], "target": target["id"], "customers": r["customers"], "count": r["count"]}
+        )
+    last = {OTHER: 1, END[direction]: 2}
+    return {
+        "event": event,
+        "direction": direction,
+        "steps": steps,
+        "limit": limit,
+        "unit": "session" if by_session else "customer",
+        "scope": scope.about(),
+        "engine": engine.name,
+        "data": engine.about,
+        "nodes": sorted(
+            nodes.values(), key=lambda n: (n["step"], last.get(n["event"], 0), -n["count"], n["event"])
+        ),
+        "links": links,
+    }
+
+
+def _node(nodes: dict[str, dict[str, Any]], step: int, name: str) -> dict[str, Any]:
+    key = f"{step}:{name}"
+    return nodes.setdefault(key, {"id": key, "step": step, "event": name, "count": 0})
+
+
+def _check(event: str, direction: str, steps: int, limit: int) -> None:
+    if not isinstance(event, str) or not event.strip():
+        raise AnalysisError(f"--event {event!r}: give the event paths start from, e.g. 'Product Viewed'")
+    if direction not in DIRECTIONS:
+        raise AnalysisError(f"--direction {direction!r}: use next or previous")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        raise AnalysisError(f"--steps {steps!r}: give a whole number from 1 to {MAX_STEPS}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise AnalysisError(f"--limit {limit!r}: give a whole number of events per step, 1 or more")
