@@ -141,10 +141,9 @@ def open_engine(
     ``[spark] parquet`` (when they changed) and read by a Spark session on ``[spark] master``.
     """
     from touchpoints.analytics import prepared
+    from touchpoints.analytics.common import zone as check_zone
     from touchpoints.privacy.gate import Gate
     from touchpoints.store.duckdb import open_store
-
-    from touchpoints.analytics.common import zone as check_zone
 
     name = engine or settings.analytics_engine
     zone = timezone or settings.analytics_timezone
