@@ -114,6 +114,17 @@ def _show(summary: dict[str, object]) -> None:
         f"Consent: {consent['marketing']} customers allow marketing, {consent['personalisation']} "
         f"personalisation (touchpoints audiences export --format meta --out audience.csv --home {summary['home']})."
     )
+    analytics = summary["analytics"]
+    assert isinstance(analytics, dict)
+    found, planted = analytics["checkout_sessions"], analytics["planted"]
+    rate = 1 - found["completed"] / found["started"] if found["started"] else 0.0
+    click.echo(
+        f"Analytics: {found['started']} online checkouts started, {found['completed']} completed: "
+        f"{rate:.1%} abandoned (planted: {planted['abandonment_rate']:.1%} of {planted['started']}); "
+        f"{analytics['checkout_customers']['started']} customers started one."
+    )
+    click.echo(f"  touchpoints analytics funnel --steps 'Product Viewed,Checkout Started,Order Completed' "
+               f"--home {summary['home']}")  # fmt: skip
     click.echo(f"Jane Doe's profile: touchpoints profiles show jane.doe@example.com --home {summary['home']}")
     click.echo(f"Everything held about her: touchpoints privacy export jane.doe@example.com --out jane.json "
                f"--home {summary['home']}")  # fmt: skip

@@ -241,6 +241,8 @@ def build(
             for purpose in ("marketing", "personalisation")
         }
         lap("resolve")
+        analytics = _checkout_funnel(db, gate, truth)
+        lap("analytics")
         resolve_jane(db, truth)
         stored = dict(db.execute("SELECT channel, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
         by_type = dict(db.execute("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
@@ -270,9 +272,31 @@ def build(
         "identified_customers": people,
         "identity": identity,
         "consent": consent,
+        "analytics": analytics,
         "by_channel": stored,
         "by_type": by_type,
         "ground_truth": str(path),
         "files": str(folder),
         "timings": timings,
+    }
+
+
+def _checkout_funnel(db: Any, gate: Gate, truth: dict[str, Any]) -> dict[str, Any]:
+    """The online checkout funnel as the analytics find it in the store, next to the planted figures."""
+    from touchpoints.analytics import prepared
+    from touchpoints.analytics.common import Scope
+    from touchpoints.analytics.engine import duckdb_engine
+    from touchpoints.analytics.funnel import funnel
+
+    ready = prepared.rebuild(db, gate)
+    steps = [truth["funnel"]["checkout"]["from"], truth["funnel"]["checkout"]["to"]]
+    online = Scope(channels=tuple(truth["funnel"]["channels"]))
+    with duckdb_engine(db) as eng:
+        sessions = funnel(eng, steps, "400d", online, unit="session")["steps"]
+        customers = funnel(eng, steps, "400d", online)["steps"]
+    return {
+        "prepared_events": ready.rows,
+        "checkout_sessions": {"started": sessions[0]["customers"], "completed": sessions[1]["customers"]},
+        "checkout_customers": {"started": customers[0]["customers"], "completed": customers[1]["customers"]},
+        "planted": truth["funnel"]["checkout"],
     }
