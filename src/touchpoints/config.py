@@ -209,7 +209,11 @@ class Settings:
     @property
     def parquet_location(self) -> str:
         """Where the prepared events are written for Spark: a folder or an object store URL."""
-        return self.spark_parquet or str(self.home / "parquet")
+        if not self.spark_parquet:
+            return str(self.home / "parquet")
+        if "://" in self.spark_parquet:
+            return self.spark_parquet
+        return str((self.home / Path(self.spark_parquet).expanduser()).resolve())  # relative: to the home
 
     @property
     def config_path(self) -> Path:

@@ -190,12 +190,15 @@ def test_a_customer_without_analytics_consent_is_not_counted_and_an_erased_one_i
     with open_engine(home.settings, "duckdb") as eng:
         assert _counts(funnel(eng, ["A", "B"], "1d")) == [2, 2]
     # Spark's copy of the prepared events is deleted by an erasure
-    parquet = Path(home.settings.parquet_location)
+    parquet = Path(home.settings.parquet_location) / "analytics_events"
     parquet.mkdir(parents=True)
     (parquet / "_touchpoints.json").write_text("{}", encoding="utf-8")
+    # ... and nothing else that happens to be at the configured location
+    (parquet.parent / "notes.txt").write_text("keep me", encoding="utf-8")
     erased = json.loads(cli("privacy", "erase", "u3", "--yes", "--json", "--home", str(home.path)).stdout)
     assert erased["rows"]["analytics_events"] == 2
     assert not parquet.exists()
+    assert (parquet.parent / "notes.txt").read_text(encoding="utf-8") == "keep me"
     with open_engine(home.settings, "duckdb") as eng:
         assert _counts(funnel(eng, ["A", "B"], "1d")) == [1, 1]
         left = eng.con.raw_sql("SELECT count(*) FROM analytics_events WHERE user_id = 'u3'").fetchone()

@@ -12,6 +12,7 @@ import ibis.expr.types as ir
 
 from touchpoints.analytics.engine import Engine
 
+MAX_DURATION_DAYS = 36_500
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 PERIODS = ("day", "week", "month")
 _TRUNC = {"day": "D", "week": "W", "month": "M"}
@@ -34,6 +35,8 @@ def parse_duration(text: str, name: str = "--within") -> int:
     seconds = int(float(m.group(1)) * _UNITS[m.group(2) or "s"])
     if seconds <= 0:
         raise AnalysisError(f"{name} {text!r}: the duration must be above zero")
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise AnalysisError(f"{name} {text!r}: at most {MAX_DURATION_DAYS} days ({MAX_DURATION_DAYS}d)")
     return seconds
 
 
@@ -44,6 +47,9 @@ def check_period(period: str) -> str:
 
 
 def zone(name: str) -> ZoneInfo:
+    # the system's aliases (posix/..., right/... with leap seconds, localtime) are not names every engine knows
+    if name.startswith(("posix/", "right/")) or name in ("localtime", "posixrules", "Factory"):
+        raise AnalysisError(f"--timezone {name!r}: give an IANA time zone such as UTC or Europe/London")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -67,7 +73,12 @@ def to_utc(value: str | date | datetime | None, tz: str, name: str) -> datetime 
         value = datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone(tz))
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as exc:
+        raise AnalysisError(
+            f"{name} {value.isoformat()}: out of range; give a date between years 1 and 9998"
+        ) from exc
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,11 @@ class Engine:
 
     def json_get(self, doc: ir.StringValue, key: str) -> ir.StringValue:
         """A top-level property of a JSON text column as a string (NULL when absent)."""
-        if not key.replace("_", "").replace(".", "").replace("-", "").isalnum():
-            raise ValueError(f"property name {key!r}: use letters, digits, '_', '-' and '.' (for nesting)")
+        parts = key.split(".")
+        if not all(p and (p.replace("_", "").replace("-", "").isalnum() or set(p) == {"_"}) for p in parts):
+            raise ValueError(
+                f"property name {key!r}: use letters, digits, '_' and '-', and '.' between nested names"
+            )
         path = "$." + key
         fn = _duckdb_json if self.name == "duckdb" else _spark_json
         return fn(doc, path)

@@ -40,16 +40,19 @@ class Prepared:
     seconds: float
 
 
-def fingerprint(db: Backend) -> str:
+def fingerprint(db: Backend, gate: Gate | None = None) -> str:
     """Changes whenever what the prepared events show could change: events added or deleted, identifiers
-    linked or split, consent given or withdrawn."""
+    linked, split or moved to another customer (an unmerge updates in place, hence the checksum), consent
+    given or withdrawn, the analytics consent mode changed."""
+    policy = "" if gate is None else gate.policy.mode("analytics")
     row = db.execute(
         "SELECT (SELECT count(*) FROM events), (SELECT max(received_at) FROM events), "
         "(SELECT count(*) FROM identities), (SELECT max(seq) FROM identity_links), "
         "(SELECT count(*) FROM identity_links), (SELECT max(seq) FROM consents), "
-        "(SELECT count(*) FROM consents), (SELECT count(*) FROM user_agents)"
+        "(SELECT count(*) FROM consents), (SELECT count(*) FROM user_agents), "
+        "(SELECT sum(hash(node, customer_id)) FROM identities), (SELECT count(*) FROM identity_separations)"
     )[0]
-    return "|".join("" if v is None else str(v) for v in row)
+    return "|".join(["" if v is None else str(v) for v in row] + [policy])
 
 
 def state(db: Backend) -> tuple[str, datetime, int] | None:
@@ -60,8 +63,10 @@ def state(db: Backend) -> tuple[str, datetime, int] | None:
 
 
 def invalidate(db: Backend) -> None:
-    """Marks the prepared events stale (after an erasure or rectification), so the next read rebuilds."""
+    """Empties the prepared events and marks them stale (after an erasure, a redaction, retention), so
+    nothing deleted or redacted in ``events`` lives on here, and the next analysis rebuilds them."""
     db.execute("DELETE FROM analytics_state")
+    db.execute(f"DELETE FROM {TABLE}")
 
 
 def build_sql(gate: Gate) -> str:
@@ -97,15 +102,21 @@ def ensure(db: Backend, gate: Gate, *, max_staleness_seconds: float = 0.0, force
     if current is not None:
         print_, prepared_at, rows = current
         age = (now - prepared_at).total_seconds()
-        if age < max_staleness_seconds or print_ == fingerprint(db):
+        if age < max_staleness_seconds or print_ == fingerprint(db, gate):
             return Prepared(rows, prepared_at, False, 0.0)
-    return rebuild(db, gate)
+    return rebuild(db, gate, unless_current=True)
 
 
-def rebuild(db: Backend, gate: Gate) -> Prepared:
+def rebuild(db: Backend, gate: Gate, *, unless_current: bool = False) -> Prepared:
+    """Builds the prepared events; ``unless_current``: not if another request has just built them from
+    the same store (concurrent requests wait for one rebuild instead of each doing their own)."""
     started = time.perf_counter()
     with db.transaction():
-        mark = fingerprint(db)
+        mark = fingerprint(db, gate)
+        if unless_current:
+            done = db.execute("SELECT fingerprint, prepared_at, rows FROM analytics_state LIMIT 1")
+            if done and done[0][0] == mark:
+                return Prepared(int(done[0][2]), done[0][1], False, time.perf_counter() - started)
         db.execute(build_sql(gate))
         rows = int(db.execute(f"SELECT count(*) FROM {TABLE}")[0][0])
         db.execute("DELETE FROM analytics_state")

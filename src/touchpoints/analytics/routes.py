@@ -51,6 +51,10 @@ def answer(
             result = analysis(eng)
     except AnalysisError as exc:
         return JSONResponse({"success": False, "code": "bad_parameter", "message": str(exc)}, 400)
+    except RuntimeError as exc:
+        if "[spark]" not in str(exc):
+            raise
+        return JSONResponse({"success": False, "code": "engine_unavailable", "message": str(exc)}, 503)
     except StoreBusy as exc:
         return JSONResponse({"success": False, "code": "store_busy", "message": str(exc)}, 503,
                             headers={"retry-after": "1"})  # fmt: skip

@@ -20,6 +20,7 @@ from touchpoints.analytics.common import AnalysisError, Scope, breakdown, check_
 from touchpoints.analytics.engine import Engine
 
 NONE = "(none)"
+MAX_CELLS = 100_000  # periods x groups in one answer
 
 
 def trends_table(
@@ -67,6 +68,12 @@ def trends(
         last = last or max(p for p, _ in found)
     series = []
     if first is not None and last is not None and first <= last:
+        cells = len(groups) * len(periods.starts(first, last, interval))
+        if cells > MAX_CELLS:
+            raise AnalysisError(
+                f"--by {by}: {len(groups):,} groups over the periods make {cells:,} rows (at most {MAX_CELLS:,}); "
+                "break down by something with fewer values, or narrow --start/--end, --event or --interval"
+            )
         for start in periods.starts(first, last, interval):
             for group in sorted(groups, key=lambda g: g or ""):
                 counts = found.get((start, group), {"events": 0, "customers": 0})

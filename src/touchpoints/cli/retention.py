@@ -20,6 +20,10 @@ def retention(dry_run: bool, home: str | None, as_json: bool) -> None:
     settings = settings_for(home)
     with loaded_store(settings) as db:
         report = apply_retention(db, settings.retention, dry_run=dry_run)
+    if report.events and not dry_run:  # Spark's copy of the prepared events must not outlive them
+        from touchpoints.store.spark import forget
+
+        forget(settings.parquet_location)
     if not dry_run:
         audit(settings, "retention.apply", None, **report.counts())
     if as_json:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from touchpoints.analytics.prepared import invalidate as invalidate_prepared
 from touchpoints.collector.spool import Spool
 from touchpoints.config import Settings
 from touchpoints.privacy.audit import AuditLog
@@ -44,6 +45,8 @@ def purge(settings: Settings, *, actor: str) -> dict[str, Any]:
         # Anything of a suppressed identifier that is still held (a consent statement or a quarantined item
         # of someone never in the graph, a bad row that came before the erasure) goes first.
         swept = _sweep_suppressed(db, gate)
+        # the prepared copy for analytics may hold values redacted in events since: rebuilt from them later
+        invalidate_prepared(db)
         db.execute("CHECKPOINT")
         before = path.stat().st_size
         db.execute(f"ATTACH '{new}' AS _tp_purged")

@@ -238,6 +238,10 @@ def apply_retention(
                     )
                 finally:
                     db.execute("DROP TABLE IF EXISTS _tp_expired")
+            if report.events:  # the prepared copy for analytics must not outlive them
+                from touchpoints.analytics.prepared import invalidate
+
+                invalidate(db)
             if quarantine.cutoff is not None:
                 report.quarantine = quarantine.expired = int(
                     db.execute("DELETE FROM quarantine WHERE received_at < ?", [quarantine.cutoff])[0][0]
@@ -272,8 +276,10 @@ class RetentionSchedule:
         *,
         every: float = DAY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        parquet: str | None = None,
     ) -> None:
         self.policy = policy
+        self.parquet = parquet  # Spark's copy of the prepared events, deleted when events expire
         self.audit_path = audit_path
         self.every = every
         self.clock = clock
@@ -282,7 +288,9 @@ class RetentionSchedule:
     @classmethod
     def for_settings(cls, settings: Settings) -> RetentionSchedule | None:
         """None when ``retention.automatic`` is off."""
-        return cls(settings.retention, settings.audit_path) if settings.retention.automatic else None
+        if not settings.retention.automatic:
+            return None
+        return cls(settings.retention, settings.audit_path, parquet=settings.parquet_location)
 
     def run_if_due(self, store_path: Path) -> RetentionReport | None:
         if self.clock() < self.next_run:
@@ -294,6 +302,10 @@ class RetentionSchedule:
         try:
             with open_store(store_path, wait_seconds=5.0) as db:
                 report = apply_retention(db, self.policy)
+            if report.events and self.parquet:
+                from touchpoints.store.spark import forget
+
+                forget(self.parquet)
         except StoreBusy as exc:
             log.warning("retention: %s; trying again in %.0f s", exc, RETRY_SECONDS)
             self.next_run = self.clock() + RETRY_SECONDS

@@ -7,8 +7,9 @@ preparation the files hold, so they are written again only when the store change
 ``[spark] master`` (``local[2]`` by default) with its time zone set to UTC, so times mean the same as in
 DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
 
-The Parquet files hold personal data as the store does: an erasure deletes them (``forget``), and the
-next analysis on Spark writes them again from the erased store.
+The files go in ``<location>/analytics_events/``, and only a folder with the manifest is ever deleted or
+rewritten. They hold personal data as the store does: an erasure or a retention run deletes them
+(``forget``), and the next analysis on Spark writes them again from the store.
 """
 
 from __future__ import annotations
@@ -61,11 +62,19 @@ def export_prepared(db: Backend, location: str, prepared_at: datetime) -> str:
     """Writes the prepared events under ``location`` unless it already holds this preparation; returns
     the location as Spark reads it."""
     fs, path = _filesystem(location)
+    path = f"{path.rstrip('/')}/{TABLE}"  # a folder of its own: nothing else at the location is touched
+    location = f"{location.rstrip('/')}/{TABLE}"
     mark = prepared_at.isoformat()
     found = _manifest(fs, path)
     if found is None or found.get("prepared_at") != mark:
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            if found is None:
+                raise RuntimeError(
+                    f"{path} exists but Touchpoints did not write it (no {MANIFEST}); move it away or set "
+                    "[spark] parquet to another location"
+                )
+            fs.delete_dir_contents(path)
         fs.create_dir(path, recursive=True)
-        fs.delete_dir_contents(path, missing_dir_ok=True)
         names = ", ".join(n for n, _ in COLUMNS)
         sql = f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY timestamp, message_id"
         batches = (_utc(b) for b in db.batches(sql, size=200_000))
@@ -100,14 +109,17 @@ def _utc(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 def forget(location: str) -> bool:
-    """Deletes the exported Parquet (after an erasure); True when there was something to delete."""
+    """Deletes the exported Parquet (after an erasure or retention): only the folder Touchpoints wrote, the
+    one with its manifest; True when there was something to delete."""
     if "://" not in location:
-        if not os.path.isdir(location):
+        folder = os.path.join(location, TABLE)
+        if not os.path.isfile(os.path.join(folder, MANIFEST)):
             return False
-        shutil.rmtree(location)
+        shutil.rmtree(folder)
         return True
     fs, path = pafs.FileSystem.from_uri(location)
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+    path = f"{path.rstrip('/')}/{TABLE}"
+    if _manifest(fs, path) is None:
         return False
     fs.delete_dir(path)
     return True
@@ -140,7 +152,13 @@ def session(settings: Settings) -> Any:
     )
     if settings.spark_master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", "8")
-    _SESSION = builder.getOrCreate()
+    try:
+        _SESSION = builder.getOrCreate()
+    except Exception as exc:  # the JVM did not start: say what to check, not a Java stack
+        raise RuntimeError(
+            f"[spark] could not start a Spark session on {settings.spark_master!r}: {str(exc).splitlines()[0]}; "
+            "is Java 17 installed (java -version, JAVA_HOME)?"
+        ) from exc
     _SESSION.sparkContext.setLogLevel("ERROR")
     return _SESSION
 

@@ -1,0 +1,61 @@
+"""The prepared events follow the store: an unmerge, a switch of analytics consent to opt-in and a
+retention run show in the next analysis, and nothing deleted from the events lives on in the copy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.analytics.conftest import cli
+from tests.analytics.test_funnel import _counts, _import, _row
+from tests.conftest import Home
+from touchpoints.analytics.engine import open_engine
+from touchpoints.analytics.funnel import funnel
+from touchpoints.config import load_settings
+from touchpoints.store.duckdb import open_store
+
+pytestmark = pytest.mark.slow
+
+
+def _steps(home: Home) -> list[int]:
+    with open_engine(load_settings(home.path), "duckdb") as eng:
+        return _counts(funnel(eng, ["A", "B"], "1d"))
+
+
+def test_an_unmerge_shows_in_the_next_analysis(home: Home) -> None:
+    rows = [
+        _row("anon-1", "A", 0),
+        {
+            "type": "identify",
+            "user_id": "jane",
+            "anonymous_id": "anon-1",
+            "timestamp": "2026-03-02T10:01:00+00:00",
+        },
+        _row("jane", "B", 2),
+    ]
+    _import(home, rows)
+    assert _steps(home) == [1, 1]  # the anonymous A and the signed-in B are one customer
+    with open_store(home.settings.store_path) as db:
+        link = db.execute("SELECT seq FROM identity_links WHERE status = 'merged' ORDER BY seq LIMIT 1")[0][0]
+    cli("identity", "unmerge", "--link", str(link), "--reason", "test", "--home", str(home.path))
+    assert _steps(home) == [1, 0]  # two customers now: A's visitor never did B
+
+
+def test_switching_analytics_to_opt_in_and_retention_reach_the_prepared_events(home: Home) -> None:
+    _import(home, [_row(u, e, i) for u in ("u1", "u2") for i, e in enumerate(["A", "B"])])
+    cli("privacy", "consent", "u1", "--grant", "analytics", "--evidence", "form", "--home", str(home.path))
+    assert _steps(home) == [2, 2]
+    config = home.settings.config_path
+    text = config.read_text(encoding="utf-8") if config.exists() else ""
+    config.write_text(text + '\n[privacy]\nmodes = { analytics = "opt_in" }\n', encoding="utf-8")
+    assert _steps(home) == [1, 1]  # only u1 granted it
+    # every event expires: the prepared copy empties too, before any analysis rebuilds it
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[retention]\ndefault = "1 day"\n', encoding="utf-8"
+    )
+    report = json.loads(cli("privacy", "retention", "--json", "--home", str(home.path)).stdout)
+    assert report["events"] == 4
+    with open_store(home.settings.store_path) as db:
+        assert db.execute("SELECT count(*) FROM analytics_events")[0][0] == 0
+    assert _steps(home) == [0, 0]
