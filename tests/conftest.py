@@ -150,3 +150,27 @@ def wait_for_events(home: Home, count: int, timeout: float = 20.0) -> list[dict[
             return events
         time.sleep(0.2)
     return events
+
+
+DEMO_CUSTOMERS = 400
+DEMO_SEED = 11
+
+
+@pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """A demo home (400 customers, seed 11), built once per run through the CLI, with its events prepared
+    for analysis, and its ground truth. Tests read it; a test that changes a home copies it first."""
+    home = tmp_path_factory.mktemp("demo-world") / "home"
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "touchpoints", *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    summary = json.loads(
+        cli("demo", "--customers", str(DEMO_CUSTOMERS), "--seed", str(DEMO_SEED), "--no-serve", "--json",
+            "--home", str(home))
+    )  # fmt: skip
+    truth = json.loads(Path(summary["ground_truth"]).read_text(encoding="utf-8"))
+    cli("analytics", "prepare", "--home", str(home))
+    return home, truth

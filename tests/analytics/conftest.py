@@ -1,9 +1,8 @@
-"""What the analytics tests share: the demo world (built once per run through the CLI, with its planted
-truth), a Spark session when the parity suite runs, and the comparison of two engines' answers."""
+"""What the analytics tests share: the demo world (``demo_world`` in tests/conftest.py), a Spark session
+when the parity suite runs, and the comparison of two engines' answers."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -18,28 +17,12 @@ import pytest
 from touchpoints.analytics.engine import Engine, open_engine
 from touchpoints.config import load_settings
 
-DEMO_CUSTOMERS = 400
-DEMO_SEED = 11
-
 
 def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     out = subprocess.run([sys.executable, "-m", "touchpoints", *args], capture_output=True, text=True)
     if check:
         assert out.returncode == 0, out.stderr
     return out
-
-
-@pytest.fixture(scope="session")
-def demo_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """A demo home (400 customers, seed 11) and its ground truth; tests must not change it (copy it)."""
-    home = tmp_path_factory.mktemp("analytics-demo") / "home"
-    summary = json.loads(
-        cli("demo", "--customers", str(DEMO_CUSTOMERS), "--seed", str(DEMO_SEED), "--no-serve", "--json",
-            "--home", str(home)).stdout
-    )  # fmt: skip
-    truth = json.loads(Path(summary["ground_truth"]).read_text(encoding="utf-8"))
-    cli("analytics", "prepare", "--home", str(home))
-    return home, truth
 
 
 def spark_or_skip() -> None:

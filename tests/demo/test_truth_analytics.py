@@ -5,9 +5,6 @@ every unit, in time order), and against a real demo store with plain SQL over ``
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,13 +13,13 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.conftest import DEMO_CUSTOMERS, DEMO_SEED
 from touchpoints.demo import truth as truth_module
 from touchpoints.demo.online import render_customer, render_visitor
 from touchpoints.demo.truth import customer_funnel, joined_devices, retention
 from touchpoints.demo.world import FUNNEL, Customer, Visit, World, build_world
 
-CUSTOMERS = 400
-SEED = 11
+CUSTOMERS, SEED = DEMO_CUSTOMERS, DEMO_SEED  # the shared demo world's
 
 
 def _at(stamp: str) -> datetime:
@@ -217,24 +214,10 @@ def analyse_store(path: Path, last_month: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    home = tmp_path_factory.mktemp("truth-analytics") / "home"
-    args = [
-        "demo",
-        "--customers",
-        str(CUSTOMERS),
-        "--seed",
-        str(SEED),
-        "--no-serve",
-        "--json",
-        "--home",
-        str(home),
-    ]
-    out = subprocess.run([sys.executable, "-m", "touchpoints", *args], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    summary = json.loads(out.stdout)
-    truth = json.loads(Path(summary["ground_truth"]).read_text(encoding="utf-8"))
+@pytest.fixture
+def demo(demo_world: tuple[Path, dict[str, Any]]) -> tuple[Path, dict[str, Any]]:
+    """The shared demo world (tests/conftest.py: 400 customers, seed 11), read only."""
+    home, truth = demo_world
     return home / "store.duckdb", truth
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import ibis
@@ -134,12 +134,6 @@ def clean(value: object) -> object:
     """A value for JSON: floats rounded to 6 places, NaN as None."""
     if isinstance(value, float):
         return None if value != value else round(value, 6)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     return value
-
-
-def window_days(seconds_: int) -> float:
-    return seconds_ / timedelta(days=1).total_seconds()

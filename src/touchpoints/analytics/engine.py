@@ -83,25 +83,15 @@ class Engine:
         """Runs an expression; the same types whatever the engine."""
         if self.name == "duckdb":
             return _normalise(expr.to_pyarrow())
-        # Spark's own Arrow collection, not Ibis' way through pandas (which turns dates into timestamps,
-        # and which pyspark 4.0 drives with arguments pandas 3 deprecates)
+        # Spark's own Arrow collection (dates stay dates), not Ibis' way through pandas, which turns dates
+        # into timestamps and which pyspark 4.0 drives with arguments pandas 3 deprecates
         frame = self.con._session.sql(self.sql(expr))
         to_arrow = getattr(frame, "toArrow", None)  # pyspark >= 4
         table = to_arrow() if to_arrow is not None else pa.Table.from_batches(frame._collect_as_arrow())
-        return _normalise(_dates(table, expr))
+        return _normalise(table)
 
     def sql(self, expr: ir.Table) -> str:
         return str(ibis.to_sql(expr, dialect="duckdb" if self.name == "duckdb" else "pyspark"))
-
-
-def _dates(table: pa.Table, expr: ir.Table) -> pa.Table:
-    """Spark's results come through pandas, which holds dates as timestamps: dates again, as the expression
-    says."""
-    for name, dtype in expr.schema().items():
-        i = table.schema.get_field_index(name)
-        if dtype.is_date() and i >= 0 and pa.types.is_timestamp(table.schema.field(i).type):
-            table = table.set_column(i, name, table.column(i).cast(pa.date32()))
-    return table
 
 
 def _normalise(table: pa.Table) -> pa.Table:

@@ -94,15 +94,14 @@ def build_sql(gate: Gate) -> str:
     """
 
 
-def ensure(db: Backend, gate: Gate, *, max_staleness_seconds: float = 0.0, force: bool = False) -> Prepared:
+def ensure(db: Backend, gate: Gate, *, max_staleness_seconds: float = 0.0) -> Prepared:
     """The prepared events, rebuilt first if the store changed (and the copy is older than
     ``max_staleness_seconds``)."""
-    current = None if force else state(db)
-    now = datetime.now(UTC)
+    current = state(db)
     if current is not None:
-        print_, prepared_at, rows = current
-        age = (now - prepared_at).total_seconds()
-        if age < max_staleness_seconds or print_ == fingerprint(db, gate):
+        mark, prepared_at, rows = current
+        age = (datetime.now(UTC) - prepared_at).total_seconds()
+        if age < max_staleness_seconds or mark == fingerprint(db, gate):
             return Prepared(rows, prepared_at, False, 0.0)
     return rebuild(db, gate, unless_current=True)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,8 +16,6 @@ from touchpoints.store.backend import StoreBusy
 if TYPE_CHECKING:  # Ibis loads in half a second: only when an analysis runs, not for every command
     from touchpoints.analytics.common import Scope
     from touchpoints.analytics.engine import Engine
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _analysis_options() -> list[Callable[[Any], Any]]:
@@ -47,11 +47,51 @@ def _analysis_options() -> list[Callable[[Any], Any]]:
 _ANALYSIS_OPTIONS = _analysis_options()
 
 
-def analysis_options(func: F) -> F:
-    """The options every analysis takes: where it runs, the time zone, the time range and channels."""
+@dataclass(frozen=True)
+class Ask:
+    """What every analysis command shares: where it runs, its time zone, time range and channels, --json."""
+
+    home: str | None
+    engine: str | None
+    timezone: str | None
+    start: str | None
+    end: str | None
+    channels: tuple[str, ...]
+    as_json: bool
+
+    @property
+    def scope(self) -> Scope:
+        from touchpoints.analytics.common import Scope
+
+        return Scope(start=self.start, end=self.end, channels=self.channels)
+
+    def answer(
+        self, analysis: Callable[[Engine, Scope], dict[str, Any]], show: Callable[[dict[str, Any]], None]
+    ) -> None:
+        """Runs ``analysis`` and prints its answer: as JSON with --json, else with ``show``."""
+        scope = self.scope
+        result = run(self.home, self.engine, self.timezone, lambda eng: analysis(eng, scope))
+        if self.as_json:
+            print_json(result)
+        else:
+            show(result)
+
+
+def analysis_options(func: Callable[..., None]) -> Callable[..., None]:
+    """The options every analysis takes (where it runs, the time zone, the time range and channels,
+    --home, --json), handed to the command as one ``Ask``, its first argument."""
+
+    @functools.wraps(func)
+    def command(
+        *, engine: str | None, timezone: str | None, start: str | None, end: str | None,
+        channels: tuple[str, ...], home: str | None, as_json: bool, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        func(Ask(home, engine, timezone, start, end, tuple(channels), as_json), **kwargs)
+
+    wrapped: Callable[..., None] = command
     for option in reversed(_ANALYSIS_OPTIONS):
-        func = option(func)
-    return func
+        wrapped = option(wrapped)
+    return wrapped
 
 
 def run(
@@ -81,12 +121,6 @@ def run(
         if "[spark]" in str(exc):
             raise click.ClickException(str(exc)) from exc
         raise
-
-
-def scope_of(start: str | None, end: str | None, channels: tuple[str, ...]) -> Scope:
-    from touchpoints.analytics.common import Scope
-
-    return Scope(start=start, end=end, channels=tuple(channels))
 
 
 def _steps(value: str) -> list[str]:
@@ -183,38 +217,21 @@ def prepare_cmd(engine: str | None, home: str | None, as_json: bool) -> None:
     help="Count customers (after identity resolution) or sessions (every step within one visit).",
 )
 @analysis_options
-def funnel_cmd(
-    steps: str,
-    within: str,
-    by: str | None,
-    unit: str,
-    engine: str | None,
-    timezone: str | None,
-    start: str | None,
-    end: str | None,
-    channels: tuple[str, ...],
-    home: str | None,
-    as_json: bool,
-) -> None:
+def funnel_cmd(ask: Ask, steps: str, within: str, by: str | None, unit: str) -> None:
     """How many customers go through the steps in order within the window: per step the customers
     reached, conversion from the previous and the first step, the drop-off and the median time to
     convert."""
     from touchpoints.analytics.funnel import funnel
 
     names = _steps(steps)
-    answer = run(
-        home,
-        engine,
-        timezone,
-        lambda eng: funnel(eng, names, within, scope_of(start, end, channels), by, unit),
-    )
-    if as_json:
-        print_json(answer)
-        return
-    _print_funnel(answer["steps"], unit)
-    for group in answer.get("groups", []):
-        click.echo(f"\n{by} = {group['group']}")
-        _print_funnel(group["steps"], unit)
+
+    def show(answer: dict[str, Any]) -> None:
+        _print_funnel(answer["steps"], unit)
+        for group in answer.get("groups", []):
+            click.echo(f"\n{by} = {group['group']}")
+            _print_funnel(group["steps"], unit)
+
+    ask.answer(lambda eng, scope: funnel(eng, names, within, scope, by, unit), show)
 
 
 def _print_funnel(steps: list[dict[str, Any]], unit: str) -> None:
@@ -246,29 +263,15 @@ def _rows_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     "--by", default=None, help="Break down by event, a column (channel, utm_campaign...) or a property."
 )
 @analysis_options
-def trends_cmd(
-    events: tuple[str, ...],
-    interval: str,
-    by: str | None,
-    engine: str | None,
-    timezone: str | None,
-    start: str | None,
-    end: str | None,
-    channels: tuple[str, ...],
-    home: str | None,
-    as_json: bool,
-) -> None:
+def trends_cmd(ask: Ask, events: tuple[str, ...], interval: str, by: str | None) -> None:
     """Events and unique customers per day, week or month, optionally broken down."""
     from touchpoints.analytics.trends import trends
 
-    answer = run(
-        home, engine, timezone,
-        lambda eng: trends(eng, list(events) or None, interval, by, scope_of(start, end, channels)),
-    )  # fmt: skip
-    if as_json:
-        print_json(answer)
-        return
-    _rows_table(answer["series"], ["period", *(["group"] if by else []), "events", "customers"])
+    columns = ["period", *(["group"] if by else []), "events", "customers"]
+    ask.answer(
+        lambda eng, scope: trends(eng, list(events) or None, interval, by, scope),
+        lambda answer: _rows_table(answer["series"], columns),
+    )
 
 
 @analytics.command("retention")
@@ -279,30 +282,17 @@ def trends_cmd(
     "--periods", type=click.IntRange(1, 1000), default=None, help="At most this many periods after."
 )
 @analysis_options
-def retention_cmd(
-    cohort_event: str,
-    return_event: str,
-    period: str,
-    periods: int | None,
-    engine: str | None,
-    timezone: str | None,
-    start: str | None,
-    end: str | None,
-    channels: tuple[str, ...],
-    home: str | None,
-    as_json: bool,
-) -> None:
+def retention_cmd(ask: Ask, cohort_event: str, return_event: str, period: str, periods: int | None) -> None:
     """Cohorts by the period of each customer's first COHORT-EVENT, and the share of each that did
     RETURN-EVENT in every later period."""
     from touchpoints.analytics.retention import retention
 
-    answer = run(
-        home, engine, timezone,
-        lambda eng: retention(eng, cohort_event, return_event, period, scope_of(start, end, channels), periods),
-    )  # fmt: skip
-    if as_json:
-        print_json(answer)
-        return
+    ask.answer(
+        lambda eng, scope: retention(eng, cohort_event, return_event, period, scope, periods), _print_cohorts
+    )
+
+
+def _print_cohorts(answer: dict[str, Any]) -> None:
     width = max((len(c["share"]) for c in answer["cohorts"]), default=0)
     rows = [
         [
@@ -332,34 +322,17 @@ def retention_cmd(
 @click.option("--per", type=click.Choice(["session", "customer"]), default="session", show_default=True,
               help="Follow each session, or each customer across sessions.")  # fmt: skip
 @analysis_options
-def paths_cmd(
-    event: str,
-    direction: str,
-    steps: int,
-    limit: int,
-    per: str,
-    engine: str | None,
-    timezone: str | None,
-    start: str | None,
-    end: str | None,
-    channels: tuple[str, ...],
-    home: str | None,
-    as_json: bool,
-) -> None:
+def paths_cmd(ask: Ask, event: str, direction: str, steps: int, limit: int, per: str) -> None:
     """The most common next (or previous) steps after (before) an event, as nodes and links for a Sankey
     diagram (--json)."""
     from touchpoints.analytics.paths import paths
 
-    answer = run(
-        home, engine, timezone,
-        lambda eng: paths(eng, event, direction, steps, scope_of(start, end, channels), limit, per == "session"),
-    )  # fmt: skip
-    if as_json:
-        print_json(answer)
-        return
-    _rows_table(
-        sorted(answer["links"], key=lambda r: (r["source"], -r["count"])),
-        ["source", "target", "count", "customers"],
+    ask.answer(
+        lambda eng, scope: paths(eng, event, direction, steps, scope, limit, per == "session"),
+        lambda answer: _rows_table(
+            sorted(answer["links"], key=lambda r: (r["source"], -r["count"])),
+            ["source", "target", "count", "customers"],
+        ),
     )
 
 
@@ -370,27 +343,14 @@ def paths_cmd(
     "--goal", default="Order Completed", show_default=True, help="The event a session converts with."
 )
 @analysis_options
-def sessions_cmd(
-    interval: str | None,
-    by: str | None,
-    goal: str,
-    engine: str | None,
-    timezone: str | None,
-    start: str | None,
-    end: str | None,
-    channels: tuple[str, ...],
-    home: str | None,
-    as_json: bool,
-) -> None:
+def sessions_cmd(ask: Ask, interval: str | None, by: str | None, goal: str) -> None:
     """Sessions, visitors, pageviews, bounce rate, duration and conversion (web and app)."""
     from touchpoints.analytics.web import sessions
 
-    answer = run(
-        home, engine, timezone, lambda eng: sessions(eng, scope_of(start, end, channels), interval, by, goal)
-    )
-    if as_json:
-        print_json(answer)
-        return
+    ask.answer(lambda eng, scope: sessions(eng, scope, interval, by, goal), _print_sessions)
+
+
+def _print_sessions(answer: dict[str, Any]) -> None:
     columns = [
         "sessions",
         "visitors",
@@ -423,33 +383,25 @@ _TOP = {
 
 
 def _top_command(name: str, function: str, keys: list[str] | None, about: str) -> None:
-    params: list[click.Parameter] = []
-    if keys is None:
-        default = "class" if name == "referrers" else "device_type"
-        params.append(click.Option(["--by"], default=default, show_default=True))
-
-    def callback(
-        engine: str | None, timezone: str | None, start: str | None, end: str | None,
-        channels: tuple[str, ...], home: str | None, as_json: bool, goal: str, limit: int, by: str | None = None,
-    ) -> None:  # fmt: skip
+    def callback(ask: Ask, goal: str, limit: int, by: str | None = None) -> None:
         from touchpoints.analytics import web
 
         fn = getattr(web, function)
         extra = {"by": by} if by is not None else {}
-        answer = run(home, engine, timezone,
-                     lambda eng: fn(eng, scope_of(start, end, channels), goal=goal, limit=limit, **extra))  # fmt: skip
-        if as_json:
-            print_json(answer)
-            return
-        names = keys or [k for k in (answer["rows"][0] if answer["rows"] else {}) if k not in _METRICS]
-        _rows_table(answer["rows"], [*names, "sessions", "share", "bounce_rate", "conversion_rate"])
 
-    command = click.Command(name, callback=callback, help=about, params=params)
+        def show(answer: dict[str, Any]) -> None:
+            names = keys or [k for k in (answer["rows"][0] if answer["rows"] else {}) if k not in _METRICS]
+            _rows_table(answer["rows"], [*names, "sessions", "share", "bounce_rate", "conversion_rate"])
+
+        ask.answer(lambda eng, scope: fn(eng, scope, goal=goal, limit=limit, **extra), show)
+
+    command = analysis_options(callback)
+    if keys is None:
+        default = "class" if name == "referrers" else "device_type"
+        command = click.option("--by", default=default, show_default=True)(command)
     command = click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)(command)
     command = click.option("--goal", default="Order Completed", show_default=True)(command)
-    for option in reversed(_ANALYSIS_OPTIONS):
-        command = option(command)
-    analytics.add_command(command)
+    analytics.add_command(click.command(name, help=about)(command))
 
 
 _METRICS = {"sessions", "share", "pageviews", "bounces", "bounce_rate", "conversions", "conversion_rate"}
@@ -463,33 +415,23 @@ _METRICS = {"sessions", "share", "pageviews", "bounces", "bounce_rate", "convers
     "--grid", type=click.IntRange(2, 200), default=20, show_default=True, help="Cells across and down."
 )
 @analysis_options
-def heatmap_cmd(
-    page: str | None,
-    grid: int,
-    engine: str | None,
-    timezone: str | None,
-    start: str | None,
-    end: str | None,
-    channels: tuple[str, ...],
-    home: str | None,
-    as_json: bool,
-) -> None:
+def heatmap_cmd(ask: Ask, page: str | None, grid: int) -> None:
     """Click and scroll heatmap aggregates of one page: clicks per cell, the most clicked elements, and
     how far page views scroll."""
     from touchpoints.analytics.heatmap import heatmap, pages
 
-    scope = scope_of(start, end, channels)
     if page is None:
-        answer = run(home, engine, timezone, lambda eng: pages(eng, scope))
-        if as_json:
-            print_json(answer)
-            return
-        _rows_table(answer["rows"], ["page", "clicks", "visitors", "pageviews", "scrolls"])
+        ask.answer(
+            lambda eng, scope: pages(eng, scope),
+            lambda answer: _rows_table(
+                answer["rows"], ["page", "clicks", "visitors", "pageviews", "scrolls"]
+            ),
+        )
         return
-    answer = run(home, engine, timezone, lambda eng: heatmap(eng, page, scope, grid))
-    if as_json:
-        print_json(answer)
-        return
+    ask.answer(lambda eng, scope: heatmap(eng, page, scope, grid), _print_heatmap)
+
+
+def _print_heatmap(answer: dict[str, Any]) -> None:
     clicks = answer["clicks"]
     click.echo(f"{clicks['total']:,} clicks ({clicks['unplaced']:,} without a position)")
     _rows_table(answer["elements"], ["selector", "text", "clicks", "visitors", "share"])
