@@ -3,13 +3,17 @@ retention run show in the next analysis, and nothing deleted from the events liv
 
 from __future__ import annotations
 
+import functools
 import json
+from typing import Any
 
 import pytest
 
 from tests.analytics.conftest import cli
 from tests.analytics.test_funnel import _counts, _import, _row
 from tests.conftest import Home
+from touchpoints.analytics import engine as engine_module
+from touchpoints.analytics import funnel as funnel_module
 from touchpoints.analytics.engine import open_engine
 from touchpoints.analytics.funnel import funnel
 from touchpoints.config import load_settings
@@ -59,3 +63,26 @@ def test_switching_analytics_to_opt_in_and_retention_reach_the_prepared_events(h
     with open_store(home.settings.store_path) as db:
         assert db.execute("SELECT count(*) FROM analytics_events")[0][0] == 0
     assert _steps(home) == [0, 0]
+
+
+def test_a_question_asked_again_is_compiled_once_and_reads_the_events_of_the_moment(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[int] = []
+    original = funnel_module.funnel_table
+
+    @functools.wraps(original)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        built.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(funnel_module, "funnel_table", counted)
+    monkeypatch.setattr(engine_module, "_compiled", type(engine_module._compiled)())
+    _import(home, [_row("u1", "A", 0), _row("u1", "B", 1)])
+    assert _steps(home) == [1, 1]
+    _import(home, [_row("u2", "A", 0)], name="more.csv")
+    assert _steps(home) == [2, 1]  # the kept query reads the new events
+    assert len(built) == 1  # the expression was built and compiled once
+    with open_engine(load_settings(home.path), "duckdb") as eng:
+        funnel(eng, ["A", "B"], "2d")  # another question is compiled anew
+    assert len(built) == 2

@@ -6,11 +6,18 @@ exported as Parquet, ``touchpoints.store.spark``). The few functions Ibis does n
 a JSON property, converting to a local time zone) are here, one builtin per engine, never a Python UDF.
 Results come back as Arrow tables with the same types on every engine: timestamps are UTC (or the local
 time asked for) without a zone, counts int64.
+
+An expression is compiled to the engine's SQL once per question: ``Engine.run`` keeps the SQL (and the
+result's schema) of the last ``COMPILED_MAX`` questions, keyed by the analysis, its parameters, the engine
+and the time zone, so asking the same question again (a dashboard's tiles every morning) costs only the
+query. The SQL names the prepared table, never its rows, so a kept query always reads the current data.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,6 +53,11 @@ def _duckdb_local(zone: str, ts: ibis.dtype("timestamp('UTC')")) -> ibis.dtype("
     ...
 
 
+COMPILED_MAX = 512
+_compiled: OrderedDict[tuple[Any, ...], tuple[str, pa.Schema]] = OrderedDict()
+_compiled_lock = threading.Lock()
+
+
 @dataclass
 class Engine:
     """Where analyses run: ``name`` is ``duckdb`` or ``spark``; ``con`` the Ibis backend."""
@@ -79,16 +91,41 @@ class Engine:
             return _duckdb_local(zone, ts.cast("timestamp('UTC')"))
         return _spark_local(ts, zone)
 
+    def run(self, build: Callable[..., ir.Table], *args: Any, **kwargs: Any) -> pa.Table:
+        """``build(self, *args, **kwargs)`` run, compiled once per question (see the module's doc): the
+        arguments must be plain values (strings, numbers, lists, a ``Scope``) whose ``repr`` says all."""
+        key = (
+            build.__module__, build.__qualname__, repr(args), repr(sorted(kwargs.items())),
+            self.name, self.timezone,
+        )  # fmt: skip
+        with _compiled_lock:
+            hit = _compiled.get(key)
+            if hit is not None:
+                _compiled.move_to_end(key)
+        if hit is None:
+            expr = build(self, *args, **kwargs)
+            hit = (self.sql(expr), expr.schema().to_pyarrow())
+            with _compiled_lock:
+                _compiled[key] = hit
+                while len(_compiled) > COMPILED_MAX:
+                    _compiled.popitem(last=False)
+        return self._execute(*hit)
+
     def to_arrow(self, expr: ir.Table) -> pa.Table:
         """Runs an expression; the same types whatever the engine."""
+        return self._execute(self.sql(expr), expr.schema().to_pyarrow())
+
+    def _execute(self, sql: str, schema: pa.Schema) -> pa.Table:
         if self.name == "duckdb":
-            return _normalise(expr.to_pyarrow())
-        # Spark's own Arrow collection (dates stay dates), not Ibis' way through pandas, which turns dates
-        # into timestamps and which pyspark 4.0 drives with arguments pandas 3 deprecates
-        frame = self.con._session.sql(self.sql(expr))
-        to_arrow = getattr(frame, "toArrow", None)  # pyspark >= 4
-        table = to_arrow() if to_arrow is not None else pa.Table.from_batches(frame._collect_as_arrow())
-        return _normalise(table)
+            table = self.con.con.sql(sql).to_arrow_table()
+        else:
+            # Spark's own Arrow collection (dates stay dates), not Ibis' way through pandas, which turns
+            # dates into timestamps and which pyspark 4.0 drives with arguments pandas 3 deprecates
+            frame = self.con._session.sql(sql)
+            to_arrow = getattr(frame, "toArrow", None)  # pyspark >= 4
+            table = to_arrow() if to_arrow is not None else pa.Table.from_batches(frame._collect_as_arrow())
+        # the expression's types (DuckDB sums integers as HUGEINT, Spark names columns its own way)
+        return _normalise(table.rename_columns(schema.names).cast(schema))
 
     def sql(self, expr: ir.Table) -> str:
         return str(ibis.to_sql(expr, dialect="duckdb" if self.name == "duckdb" else "pyspark"))

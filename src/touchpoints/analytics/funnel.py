@@ -113,7 +113,7 @@ def funnel(
     ``groups`` (the same per breakdown value) when ``by`` is given."""
     scope = scope or Scope()
     window = within if isinstance(within, int) else parse_duration(within)
-    rows = _rows(engine.to_arrow(funnel_table(engine, steps, window, scope, by, unit)), len(steps))
+    rows = _rows(engine.run(funnel_table, steps, window, scope, by, unit), len(steps))
     grouped: dict[str, dict[int, dict[str, Any]]] = {}
     for r in rows:
         grouped.setdefault(r["group"] if r["group"] is not None else "(none)", {})[r["step"]] = r
@@ -145,7 +145,7 @@ def _total(
     unit: str,
 ) -> dict[int, dict[str, Any]]:
     # Medians do not add up across groups: the overall funnel is computed on its own.
-    rows = _rows(engine.to_arrow(funnel_table(engine, steps, window, scope, None, unit)), len(steps))
+    rows = _rows(engine.run(funnel_table, steps, window, scope, None, unit), len(steps))
     return {r["step"]: r for r in rows}
 
 

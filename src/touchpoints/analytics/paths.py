@@ -96,7 +96,7 @@ def paths(
     step after it (before it, for ``previous``); a node's ``count`` is the paths through it. Links go
     forward in time: looking back, a link's source is the earlier step (the higher number)."""
     scope = scope or Scope()
-    rows = engine.to_arrow(paths_table(engine, event, direction, steps, scope, limit, by_session)).to_pylist()
+    rows = engine.run(paths_table, event, direction, steps, scope, limit, by_session).to_pylist()
     nodes: dict[str, dict[str, Any]] = {}
     links = []
     for r in sorted(rows, key=lambda r: (r["step"], r["near"], -r["count"], r["far"])):

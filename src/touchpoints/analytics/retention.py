@@ -38,9 +38,14 @@ def retention_table(
     number of the last period with events in the scope, ``periods.period_number``)."""
     _check(cohort_event, return_event, period, periods)
     t = (scope or Scope()).apply(engine, engine.events())
+    # the last period with events is the latest event's (a period's number grows with time): one value
+    # converted, not a period number for every event in the scope
+    latest = t.agg(_latest=t.timestamp.max())
+    last = latest.select(
+        last=calendar.period_number(calendar.period_start(engine, latest._latest, period), period)
+    )
     t = t.mutate(_start=calendar.period_start(engine, t.timestamp, period))
     t = t.mutate(_n=calendar.period_number(t._start, period))
-    last = t.agg(last=t._n.max())
     t = t.filter(t.customer_id.notnull() & t.event.isin([cohort_event, return_event]))
     # each customer's cohort: the period of their first cohort event, on every one of their rows
     first = ibis.window(group_by=t.customer_id)
@@ -72,9 +77,7 @@ def retention(
     cohort's customers did the return event in period N after the cohort's, ``share`` that over
     ``customers``. ``overall`` pools every cohort that has reached period N."""
     scope = scope or Scope()
-    rows = engine.to_arrow(
-        retention_table(engine, cohort_event, return_event, period, scope, periods)
-    ).to_pylist()
+    rows = engine.run(retention_table, cohort_event, return_event, period, scope, periods).to_pylist()
     sizes: dict[date, int] = {}
     returned: dict[tuple[date, int], int] = {}
     last: int | None = None

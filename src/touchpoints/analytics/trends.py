@@ -54,7 +54,7 @@ def trends(
     ``group`` is None without ``by``; with ``by="event"`` and ``events`` given, every event named is a
     group even if it never happened."""
     scope = scope or Scope()
-    rows = engine.to_arrow(trends_table(engine, events, interval, by, scope)).to_pylist()
+    rows = engine.run(trends_table, events, interval, by, scope).to_pylist()
     found: dict[tuple[date, str | None], dict[str, int]] = {}
     for r in rows:
         group = (r["group"] if r["group"] is not None else NONE) if by else None
