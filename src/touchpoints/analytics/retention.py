@@ -44,22 +44,27 @@ def retention_table(
     last = latest.select(
         last=calendar.period_number(calendar.period_start(engine, latest._latest, period), period)
     )
-    t = t.mutate(_start=calendar.period_start(engine, t.timestamp, period))
-    t = t.mutate(_n=calendar.period_number(t._start, period))
     t = t.filter(t.customer_id.notnull() & t.event.isin([cohort_event, return_event]))
-    # each customer's cohort: the period of their first cohort event, on every one of their rows
-    first = ibis.window(group_by=t.customer_id)
-    t = t.mutate(
-        _cohort=ibis.ifelse(t.event == cohort_event, t._n, ibis.null("int64")).min().over(first),
-        cohort=ibis.ifelse(t.event == cohort_event, t._start, ibis.null("date")).min().over(first),
+    t = t.mutate(_start=calendar.period_start(engine, t.timestamp, period))
+    # one row per customer and period (did the cohort event, did the return event): a much smaller table
+    # than the events, so the cohort's window runs over it and a count of rows is a count of customers
+    w = t.group_by(["customer_id", "_start"]).agg(
+        is_c=(t.event == cohort_event).any(), is_r=(t.event == return_event).any()
     )
-    t = t.mutate(offset=t._n - t._cohort)
+    w = w.mutate(_n=calendar.period_number(w._start, period))
+    # each customer's cohort: the period of their first cohort event, on every one of their rows
+    first = ibis.window(group_by=w.customer_id)
+    w = w.mutate(
+        _cohort=ibis.ifelse(w.is_c, w._n, ibis.null("int64")).min().over(first),
+        cohort=ibis.ifelse(w.is_c, w._start, ibis.null("date")).min().over(first),
+    )
+    w = w.mutate(offset=w._n - w._cohort)
     # offset 0 from the cohort event (every member has one: the cohort's size), N >= 1 from return events
-    kept = (t.event == cohort_event) & (t.offset == 0) | (t.event == return_event) & (t.offset >= 1)
+    kept = w.is_c & (w.offset == 0) | w.is_r & (w.offset >= 1)
     if periods is not None:
-        kept = kept & (t.offset <= periods)
-    t = t.filter(t._cohort.notnull() & kept)
-    cohorts = t.group_by(["cohort", "offset"]).agg(customers=t.customer_id.nunique())
+        kept = kept & (w.offset <= periods)
+    w = w.filter(w._cohort.notnull() & kept)
+    cohorts = w.group_by(["cohort", "offset"]).agg(customers=w.count())
     return cohorts.cross_join(last)
 
 
