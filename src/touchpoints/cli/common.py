@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -51,8 +52,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: JSON has no such numbers, and scripts' parsers reject them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(_finite(data), default=_default, ensure_ascii=False, allow_nan=False) + "\n")
 
 
 def create_home(settings: Settings) -> None:

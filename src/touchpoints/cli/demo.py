@@ -125,6 +125,15 @@ def _show(summary: dict[str, object]) -> None:
     )
     click.echo(f"  touchpoints analytics funnel --steps 'Product Viewed,Checkout Started,Order Completed' "
                f"--home {summary['home']}")  # fmt: skip
+    value = summary.get("value")
+    if isinstance(value, dict) and value.get("customers"):
+        segments = value.get("segments") or {}
+        spenders = value.get("spenders") or {}
+        click.echo(
+            f"Value: {value['customers']} customers with purchases scored as of {value['as_of']} (CLV, P(alive), "
+            f"churn risk): {segments.get('Champions', 0)} Champions, {segments.get('At risk', 0)} at risk, "
+            f"{spenders.get('future_spender', 0)} future spenders (touchpoints value report --home {summary['home']})."
+        )
     click.echo(f"Jane Doe's profile: touchpoints profiles show jane.doe@example.com --home {summary['home']}")
     click.echo(f"Everything held about her: touchpoints privacy export jane.doe@example.com --out jane.json "
                f"--home {summary['home']}")  # fmt: skip

@@ -9,6 +9,8 @@ import click
 from touchpoints import __version__
 from touchpoints.cli.analytics import analytics
 from touchpoints.cli.audiences import audiences
+from touchpoints.cli.churn import churn
+from touchpoints.cli.clv import clv
 from touchpoints.cli.demo import demo
 from touchpoints.cli.events import events
 from touchpoints.cli.identity import identity
@@ -20,6 +22,7 @@ from touchpoints.cli.privacy import privacy
 from touchpoints.cli.profiles import profiles
 from touchpoints.cli.quarantine import quarantine
 from touchpoints.cli.serve import serve
+from touchpoints.cli.value import value
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,3 +36,6 @@ for command in (init, serve, keys, links, events, import_file, quarantine, ident
     cli.add_command(command)
 cli.add_command(audiences)
 cli.add_command(analytics)
+cli.add_command(clv)
+cli.add_command(churn)
+cli.add_command(value)

@@ -156,6 +156,23 @@ def render(p: dict[str, Any]) -> str:
     if c["last_nps"]:
         nps = c["last_nps"]
         lines.append(f"  last NPS      {nps['score']} ({nps['group']}) {_day(nps['at'])}")
+    v = c.get("value")
+    if v:
+        kinds = [k.replace("_", " ") for k in ("big_spender", "loyal_spender", "future_spender") if v[k]]
+        worth = f"CLV {v['clv']:.2f} {v['currency'] or ''}, " if v["clv"] is not None else ""
+        alive = f"P(alive) {v['p_alive']:.2f}, " if v["p_alive"] is not None else ""
+        risk = f"churn risk {v['churn_risk']:.2f}, " if v["churn_risk"] is not None else ""
+        lines.append(
+            f"  value         {worth}{alive}{risk}RFM {v['rfm']} {v['rfm_segment']}"
+            + (f" ({', '.join(kinds)})" if kinds else "")
+            + click.style(f"  as of {v['as_of']}", dim=True)
+        )
+        up = [f"{d['feature']} {d['value']}" for d in v["churn_drivers"] if d["contribution"] > 0]
+        down = [f"{d['feature']} {d['value']}" for d in v["churn_drivers"] if d["contribution"] <= 0]
+        parts = [f"raised by {', '.join(up)}" if up else "", f"lowered by {', '.join(down)}" if down else ""]
+        if up or down:
+            why = "; ".join(p for p in parts if p)
+            lines.append(click.style(f"                churn risk {why}", dim=True))
     lines += ["", click.style("Consent", bold=True)]
     if p["consent"]["state"] == "unknown":
         lines.append("  unknown: no consent choice recorded")

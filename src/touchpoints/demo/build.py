@@ -243,6 +243,8 @@ def build(
         lap("resolve")
         analytics = _checkout_funnel(db, gate, truth)
         lap("analytics")
+        value = _customer_value(db, gate)
+        lap("value")
         resolve_jane(db, truth)
         stored = dict(db.execute("SELECT channel, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
         by_type = dict(db.execute("SELECT type, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC, 1"))
@@ -273,11 +275,25 @@ def build(
         "identity": identity,
         "consent": consent,
         "analytics": analytics,
+        "value": value,
         "by_channel": stored,
         "by_type": by_type,
         "ground_truth": str(path),
         "files": str(folder),
         "timings": timings,
+    }
+
+
+def _customer_value(db: Any, gate: Gate) -> dict[str, Any]:
+    """Every customer's value scores, as `touchpoints value refresh` makes them, as of the world's last day
+    (so the same seed gives the same scores whatever day the demo is built)."""
+    from touchpoints.predictive.value import refresh
+
+    last = db.execute("SELECT max(timestamp)::DATE FROM events")[0][0]
+    report = refresh(db, gate, as_of=last)
+    return {
+        k: report.get(k)
+        for k in ("as_of", "model", "customers", "orders", "currency", "segments", "spenders")
     }
 
 

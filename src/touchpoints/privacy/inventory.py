@@ -45,6 +45,9 @@ PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable("analytics_events", "the prepared copy of the events analyses read: customer id, ids, pages, "
                   "referrers, devices, properties (rebuilt from events; stale after an erasure)",
                   "message_id IN (SELECT message_id FROM _subject_messages)"),
+    PersonalTable("customer_values", "each customer's value scores (purchases, spend, CLV, P(alive), churn risk, RFM "
+                  "segment) from the last `value refresh`",
+                  "customer_id IN (SELECT customer_id FROM _subject_customers)"),
     PersonalTable("export_rows", "which customer each line of a file Touchpoints wrote is about",
                   "customer_id IN (SELECT customer_id FROM _subject_customers)"),
 )  # fmt: skip
@@ -55,6 +58,8 @@ NOT_PERSONAL: dict[str, str] = {
     "enrichment": "bought or partner tables keyed by area (postcode to census band), about places, not people",
     "user_agents": "browser and device strings parsed once, each shared by many visitors",
     "identity_model": "the matching model's m and u probabilities per comparison level; no record values",
+    "value_models": "the customer-value models' parameters and fit statistics (aggregates over every "
+    "customer, no customer ids)",
     "analytics_state": "when the prepared events were built, and a fingerprint of the store's size then",
     "exports": "which files Touchpoints wrote, when, for which purpose, and how many rows (export_rows says "
     "who is in them)",

@@ -238,10 +238,12 @@ def apply_retention(
                     )
                 finally:
                     db.execute("DROP TABLE IF EXISTS _tp_expired")
-            if report.events:  # the prepared copy for analytics must not outlive them
+            if report.events:  # the prepared copy for analytics and the value scores must not outlive them
                 from touchpoints.analytics.prepared import invalidate
+                from touchpoints.predictive.value import forget_all
 
                 invalidate(db)
+                forget_all(db)
             if quarantine.cutoff is not None:
                 report.quarantine = quarantine.expired = int(
                     db.execute("DELETE FROM quarantine WHERE received_at < ?", [quarantine.cutoff])[0][0]

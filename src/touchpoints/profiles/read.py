@@ -9,6 +9,7 @@ from typing import Any
 from touchpoints.config import Settings
 from touchpoints.identity.lookup import find_customer
 from touchpoints.identity.rules import IdentityRules
+from touchpoints.predictive.value import read_value
 from touchpoints.profiles.computed import read_computed
 from touchpoints.profiles.consent import consent_state
 from touchpoints.profiles.events import CustomerEvents
@@ -70,7 +71,7 @@ def profile(
         "customer_id": customer_id,
         "identifiers": ids,
         "traits": read_traits(db, events, rule.rule, rule.source_priority),
-        "computed": read_computed(db, events),
+        "computed": read_computed(db, events) | {"value": read_value(db, customer_id)},
         "consent": consent_state(db, events),
         "timeline": page["entries"],
         "next_before": page["next_before"],

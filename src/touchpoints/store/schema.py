@@ -6,7 +6,7 @@ from touchpoints.analytics.columns import COLUMNS as PREPARED_COLUMNS
 from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 6
+VERSION = 7
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -219,6 +219,41 @@ _STEPS: dict[int, list[str]] = {
         f"CREATE TABLE IF NOT EXISTS analytics_events ({', '.join(f'{n} {t}' for n, t in PREPARED_COLUMNS)})",
         "CREATE TABLE IF NOT EXISTS analytics_state ("
         "fingerprint VARCHAR NOT NULL, prepared_at TIMESTAMPTZ NOT NULL, rows BIGINT NOT NULL)",
+    ],
+    # Customer value (predictive/value.py): each customer's scores from the last `touchpoints value
+    # refresh`, and the models they came from.
+    7: [
+        """
+        CREATE TABLE IF NOT EXISTS customer_values (
+            customer_id VARCHAR PRIMARY KEY,
+            refreshed_at TIMESTAMPTZ NOT NULL,
+            as_of DATE NOT NULL,               -- the day the scores are as of (--as-of)
+            currency VARCHAR,                  -- of spend, expected spend and clv: the models' one
+            orders BIGINT NOT NULL,            -- purchase days (same-day orders are one), as the models count
+            spend DOUBLE NOT NULL,             -- net of refunds, in the models' currency
+            first_purchase DATE NOT NULL,
+            last_purchase DATE NOT NULL,
+            frequency DOUBLE NOT NULL,         -- repeat purchase days
+            recency DOUBLE NOT NULL,           -- weeks from the first to the last purchase
+            age DOUBLE NOT NULL,               -- weeks from the first purchase to the refresh's date (T)
+            p_alive DOUBLE,                    -- Pareto/NBD or BG/NBD; NULL when they could not be fitted
+            expected_purchases DOUBLE,         -- over the horizon
+            expected_spend DOUBLE,             -- Gamma-Gamma, per purchase
+            clv DOUBLE,                        -- discounted margin (revenue at --margin 1) over --months
+            churn_risk DOUBLE,                 -- P(no purchase in the churn horizon): classifier or 1 - p_alive
+            churn_basis VARCHAR,               -- classifier | p_alive
+            churn_drivers VARCHAR,             -- JSON: the classifier's top features for this customer
+            r_score INTEGER NOT NULL,
+            f_score INTEGER NOT NULL,
+            m_score INTEGER NOT NULL,
+            rfm_segment VARCHAR NOT NULL,
+            big_spender BOOLEAN NOT NULL,
+            loyal_spender BOOLEAN NOT NULL,
+            future_spender BOOLEAN NOT NULL
+        )
+        """,
+        "CREATE TABLE IF NOT EXISTS value_models ("
+        "refreshed_at TIMESTAMPTZ NOT NULL, as_of DATE NOT NULL, report JSON NOT NULL)",
     ],
 }
 
