@@ -886,60 +886,6 @@ def split_duckdb(eng: Any, db: DuckDBBackend, case: Case, runs: int) -> dict[str
     return {"build": stats(build), "compile": stats(compile_), "execute_compiled_sql": stats(execute)}
 
 
-def retention_table_per_period(
-    engine: Any,
-    cohort_event: str,
-    return_event: str,
-    period: str = "month",
-    scope: Any = None,
-    periods: int | None = None,
-) -> Any:
-    """The proposed retention expression (portable Ibis, as ``retention.retention_table`` but for its
-    plan): the events reduced first to one row per customer and period (did the cohort event, did the
-    return event), and the cohort's window over that much smaller table; a count of rows is then a count
-    of customers (no COUNT DISTINCT)."""
-    import ibis
-
-    from touchpoints.analytics import periods as calendar
-    from touchpoints.analytics.common import Scope
-
-    t = (scope or Scope()).apply(engine, engine.events())
-    t = t.mutate(_start=calendar.period_start(engine, t.timestamp, period))
-    t = t.mutate(_n=calendar.period_number(t._start, period))
-    last = t.agg(last=t._n.max())
-    t = t.filter(t.customer_id.notnull() & t.event.isin([cohort_event, return_event]))
-    w = t.group_by(["customer_id", "_start", "_n"]).agg(
-        is_c=(t.event == cohort_event).any(), is_r=(t.event == return_event).any()
-    )
-    first = ibis.window(group_by=w.customer_id)
-    w = w.mutate(
-        _cohort=ibis.ifelse(w.is_c, w._n, ibis.null("int64")).min().over(first),
-        cohort=ibis.ifelse(w.is_c, w._start, ibis.null("date")).min().over(first),
-    )
-    w = w.mutate(offset=w._n - w._cohort)
-    kept = w.is_c & (w.offset == 0) | w.is_r & (w.offset >= 1)
-    if periods is not None:
-        kept = kept & (w.offset <= periods)
-    w = w.filter(w._cohort.notnull() & kept)
-    return w.group_by(["cohort", "offset"]).agg(customers=w.count()).cross_join(last)
-
-
-RETENTION_PROPOSALS = {
-    "proposed: retention per customer-period": retention_table_per_period,
-}
-
-
-@contextmanager
-def replaced(module_name: str, name: str, value: Any) -> Iterator[None]:
-    module = importlib.import_module(f"touchpoints.analytics.{module_name}")
-    original = getattr(module, name)
-    setattr(module, name, value)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
-
-
 COLD = "API, asked for the first time"
 
 
@@ -994,16 +940,6 @@ def bench_duckdb(
                         w, c, _ = timed(lambda sql=sql: duckdb_rows(db.con, sql))
                         walls[name].append(w)
                         cpus[name].append(c)
-                for label, table in RETENTION_PROPOSALS.items():
-                    if not proposed or case.module != "retention":
-                        break
-                    with replaced("retention", "retention_table", table):
-                        check(case, case.api(eng), duckdb_rows(db.con, case.sql["duckdb"]), label)
-                        walls[label], cpus[label] = [], []
-                        for _ in range(runs):
-                            w, c, _ = timed(lambda case=case: case.api(eng))
-                            walls[label].append(w)
-                            cpus[label].append(c)
                 result: dict[str, Any] = {k: stats(v) for k, v in walls.items()}
                 result["cpu"] = {k: stats(v) for k, v in cpus.items()}
                 result["ratio"] = round(result["api"]["median"] / result["hand SQL"]["median"], 2)
@@ -1027,7 +963,7 @@ def bench_duckdb(
     return out
 
 
-def bench_spark(home: Path, cases_: list[Case], runs: int, proposed: bool) -> dict[str, Any]:
+def bench_spark(home: Path, cases_: list[Case], runs: int) -> dict[str, Any]:
     """The export (timed alone), the session's start, then each case through ``open_engine(settings,
     "spark")`` and as hand Spark SQL on the same session."""
 
@@ -1066,12 +1002,6 @@ def bench_spark(home: Path, cases_: list[Case], runs: int, proposed: bool) -> di
                 times["api"].append(timed(lambda case=case: case.api(eng))[0])
                 times["hand SQL"].append(timed(lambda sql=sql: session.sql(sql).collect())[0])
                 times["build+compile"].append(timed(lambda case=case: eng.con.compile(case.table(eng)))[0])
-            for label, table in RETENTION_PROPOSALS.items():
-                if not proposed or case.module != "retention":
-                    break
-                with replaced("retention", "retention_table", table):
-                    check(case, case.api(eng), [tuple(r) for r in session.sql(sql).collect()], label)
-                    times[label] = [timed(lambda case=case: case.api(eng))[0] for _ in range(runs)]
             result: dict[str, Any] = {k: stats(v) for k, v in times.items()}
             result["ratio"] = round(result["api"]["median"] / result["hand SQL"]["median"], 2)
             result["rows_compared"] = compared
@@ -1124,7 +1054,7 @@ def main() -> None:
     )
     ap.add_argument("--split-runs", type=int, default=5, help="runs of the build/compile/execute split")
     ap.add_argument("--rebuilds", type=int, default=1, help="timed prepared.rebuild per size")
-    ap.add_argument("--proposed", action="store_true", help="also time the proposed fixes (see the doc)")
+    ap.add_argument("--proposed", action="store_true", help="also time the proposed paths by session lists")
     ap.add_argument("--spark-events", type=int, nargs="*", default=[], help="sizes to run on Spark too")
     ap.add_argument("--spark-runs", type=int, default=5)
     ap.add_argument("--no-duckdb", action="store_true", help="only Spark (the store must be prepared)")
@@ -1149,7 +1079,7 @@ def main() -> None:
                 home, cases_, args.runs, args.rebuilds, args.split_runs, args.proposed
             )
         if n in args.spark_events:
-            size["spark"] = bench_spark(home, cases_, args.spark_runs, args.proposed)
+            size["spark"] = bench_spark(home, cases_, args.spark_runs)
         report["sizes"][str(n)] = size
         if args.json:
             args.json.write_text(json.dumps(report, indent=1, default=str))

@@ -160,3 +160,23 @@ def test_churn_train_leaves_dates_and_ids_out_and_warns_of_a_leak(tmp_path: Path
     out = cli("churn", "train", "--table", str(path), "--id-col", "customerID", "--label", "Churn",
               "--cutoff", "2021-01-01", check=False)  # fmt: skip
     assert out.returncode == 2 and "--time-col" in out.stderr
+
+
+def test_churn_rates_of_contracts_per_month_and_per_cohort(tmp_path: Path) -> None:
+    """Four contracts worked by hand: January starts a and b, February c, March d; b ends in February,
+    c in March. February: a and b active at its start, b leaves (1/2); March: a and c, c leaves (1/2)."""
+    path = tmp_path / "contracts.csv"
+    path.write_text(
+        "customer_id,start,end\na,2026-01-05,\nb,2026-01-20,2026-02-10\nc,2026-02-03,2026-03-15\n"
+        "d,2026-03-01,\n",
+        encoding="utf-8",
+    )
+    rows = _strict(cli("churn", "rates", "--table", str(path), "--as-of", "2026-03-31", "--json").stdout)[
+        "rows"
+    ]
+    by_month = {r["period_start"]: (r["customers_at_start"], r["churned"]) for r in rows}  # type: ignore[union-attr]
+    assert by_month["2026-02-01"] == (2, 1) and by_month["2026-03-01"] == (2, 1)
+    cohort = _strict(cli("churn", "rates", "--table", str(path), "--as-of", "2026-03-31", "--by", "cohort",
+                         "--json").stdout)["rows"]  # fmt: skip
+    january = {r["offset"]: r["churned"] for r in cohort if r["cohort"] == "2026-01-01"}  # type: ignore[union-attr]
+    assert january == {0: 0, 1: 1, 2: 0}

@@ -118,6 +118,9 @@ def test_refresh_scores_every_buyer_and_the_profile_shows_it(home: Home) -> None
     assert report["repeat_customers"] == 20 + 1
     assert report["churn"]["basis"] == "p_alive" and "at least 100" in report["churn"]["reason"]
     assert set(report["models"]) == {"pareto_nbd", "gamma_gamma"}
+    cohorts = report["churn_by_cohort"]  # the expected share of each first-purchase month gone for good
+    assert [c["cohort"] for c in cohorts] == sorted(c["cohort"] for c in cohorts)
+    assert sum(c["customers"] for c in cohorts) == 59 and all(0 <= c["churned_share"] <= 1 for c in cohorts)
     values = _values(home)
     assert _customer(home, "u02") not in values
     u00, u01, u05 = (values[_customer(home, u)] for u in ("u00", "u01", "u05"))

@@ -121,3 +121,61 @@ def _write(frame: Any, path: Path) -> None:
         frame.to_csv(path, index=False)
     else:
         raise click.BadParameter(f"{path}: give a .csv or .parquet file name", param_hint="--scores")
+
+
+@churn.command("rates")
+@click.option(
+    "--table",
+    "path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV or Parquet file, one row per contract: id, start date, end (cancellation) date or blank.",
+)
+@click.option("--id-col", default="customer_id", show_default=True)
+@click.option(
+    "--start-col", default="start", show_default=True, help="Column with the day the contract began."
+)
+@click.option(
+    "--end-col", default="end", show_default=True, help="Column with the day it ended; blank: active."
+)
+@click.option("--period", type=click.Choice(["week", "month"]), default="month", show_default=True)
+@click.option("--by", type=click.Choice(["period", "cohort"]), default="period", show_default=True,
+              help="Per calendar period, or per signup cohort and periods since signup.")  # fmt: skip
+@click.option("--as-of", default=None, help="Cancellations after this day have not happened yet.")
+@json_option
+def rates(
+    path: str,
+    id_col: str,
+    start_col: str,
+    end_col: str,
+    period: str,
+    by: str,
+    as_of: str | None,
+    as_json: bool,
+) -> None:
+    """Contractual churn rates: of the customers active at a period's start, the share who cancelled in
+    it; per period or per signup cohort (see docs/value.md)."""
+    from touchpoints.predictive.churn import contractual_churn_rates
+    from touchpoints.predictive.common import PredictiveError
+
+    try:
+        table = contractual_churn_rates(
+            path, start_col=start_col, end_col=end_col, id_col=id_col, period=period,  # type: ignore[arg-type]
+            by=by, as_of=as_of,  # type: ignore[arg-type]
+        )  # fmt: skip
+    except PredictiveError as exc:
+        raise click.UsageError(str(exc)) from exc
+    rows = [
+        {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()}
+        for r in table.to_dict(orient="records")
+    ]
+    if as_json:
+        print_json({"period": period, "by": by, "rows": rows})
+        return
+    for r in rows:
+        label = f"{r.get('cohort', '')} +{r['offset']}" if by == "cohort" else str(r["period_start"])
+        rate = r["churn_rate"]
+        shown = "-" if rate is None or rate != rate else f"{rate:.1%}"
+        click.echo(
+            f"  {label:<16} {r['customers_at_start']:>8,} active  {r['churned']:>6,} churned  {shown:>7}"
+        )

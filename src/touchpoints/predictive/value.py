@@ -181,6 +181,7 @@ def refresh(
         "segments": {k: int(v) for k, v in rfm["segment"].value_counts().sort_index().items()},
         "spenders": {k: int(spenders[k].sum()) for k in ("big_spender", "loyal_spender", "future_spender")},
         "churn": churn_report,
+        "churn_by_cohort": _churn_by_cohort(rows),
         "warnings": warnings,
     }
     if reason:
@@ -197,6 +198,29 @@ def refresh(
     finally:  # after the transaction: a failed insert's own error is the one the user sees
         db.unregister("_tp_values")
     return report
+
+
+def _churn_by_cohort(rows: pa.Table) -> list[dict[str, Any]]:
+    """Non-contractual churn per cohort (the month of the first purchase): the expected share of its
+    customers who have stopped buying for good, the mean of 1 - P(alive) (``churn.expected_churn_by_cohort``)."""
+    import pandas as pd
+
+    from touchpoints.predictive.churn import expected_churn_by_cohort
+
+    frame = rows.select(["customer_id", "first_purchase", "p_alive"]).to_pandas()
+    frame = frame[frame["p_alive"].notna()]
+    if frame.empty:
+        return []
+    frame["cohort"] = pd.to_datetime(frame["first_purchase"]).dt.strftime("%Y-%m")
+    table = expected_churn_by_cohort(frame)
+    return [
+        {
+            "cohort": r["cohort"],
+            "customers": int(r["customers"]),
+            "churned_share": round(float(r["churned_share"]), 4),
+        }
+        for r in table.to_dict(orient="records")
+    ]
 
 
 def _finite(scores: pa.Table) -> tuple[pa.Table, int]:
