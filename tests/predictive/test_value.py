@@ -18,7 +18,8 @@ import duckdb
 import pytest
 
 from tests.analytics.conftest import cli
-from tests.conftest import Home
+from tests.conftest import Home, ServerProcess
+from tests.profiles.world import profile_over_http
 from tests.sources.helpers import do_import
 
 pytestmark = pytest.mark.slow
@@ -142,6 +143,12 @@ def test_refresh_scores_every_buyer_and_the_profile_shows_it(home: Home) -> None
     text = cli("profiles", "show", "u00", "--home", str(home.path)).stdout
     assert "value" in text and "Champions" in text and "CLV" in text
     assert json.loads(cli("value", "report", "--json", "--home", str(home.path)).stdout)["customers"] == 59
+    server = ServerProcess(home.path).start()  # the read API shows the same, to a read key
+    try:
+        answer = profile_over_http(server.url, home.read_key, "u00")
+        assert answer.status_code == 200 and answer.json()["computed"]["value"]["rfm_segment"] == "Champions"
+    finally:
+        server.kill()
 
     # BG/NBD on request: every one-time buyer is "alive" for it, which is why it is not the default
     _refresh(home, "--model", "bgnbd")
