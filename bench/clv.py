@@ -42,7 +42,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import scipy
 
-from touchpoints.predictive.clv import BetaGeo, GammaGamma, customer_lifetime_value, score_customers
+from touchpoints.predictive.bgnbd import BetaGeo
+from touchpoints.predictive.clv import customer_lifetime_value, score_customers
+from touchpoints.predictive.gammagamma import GammaGamma
 
 TRUE_BGNBD = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
 TRUE_GG = {"p": 6.0, "q": 4.0, "v": 15.0}

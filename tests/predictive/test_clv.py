@@ -10,21 +10,17 @@ import pytest
 from scipy import special
 
 from tests.predictive import cdnow_data
+from touchpoints.predictive.bgnbd import BetaGeo, BetaGeoData, bgnbd_loglik_terms
 from touchpoints.predictive.clv import (
-    BetaGeo,
-    BetaGeoData,
-    GammaGamma,
-    GammaGammaData,
-    ParetoNBD,
-    bgnbd_loglik_terms,
     cumulative_repeat_purchases,
     customer_lifetime_value,
     fit_value_models,
-    gamma_gamma_loglik_terms,
     holdout_by_frequency,
     score_customers,
 )
 from touchpoints.predictive.common import PredictiveError
+from touchpoints.predictive.gammagamma import GammaGamma, GammaGammaData, gamma_gamma_loglik_terms
+from touchpoints.predictive.paretonbd import ParetoNBD
 
 # BTYD walkthrough (BTYD 2.4.3, §4.2) BG/NBD parameters on the same data
 BTYD_BGNBD = BetaGeo(r=0.2425982, alpha=4.4136842, a=0.7929899, b=2.4261667)

@@ -155,7 +155,7 @@ def rates(
 ) -> None:
     """Contractual churn rates: of the customers active at a period's start, the share who cancelled in
     it; per period or per signup cohort (see docs/value.md)."""
-    from touchpoints.predictive.churn import contractual_churn_rates
+    from touchpoints.predictive.churn_rates import contractual_churn_rates
     from touchpoints.predictive.common import PredictiveError
 
     try:

@@ -205,3 +205,36 @@ def unstable(fitted: dict[str, Any]) -> list[str]:
             "read them as 'very large or very small', not as estimates"
         )
     return out
+
+
+def rft_arrays(frequency: Any, recency: Any, T: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
+    x = as_float_array(frequency, "frequency")
+    t_x = as_float_array(recency, "recency")
+    big_t = as_float_array(T, "T")
+    if not (len(x) == len(t_x) == len(big_t)):
+        raise PredictiveError(
+            f"frequency, recency and T have {len(x)}, {len(t_x)} and {len(big_t)} values: give one per customer"
+        )
+    if len(x) == 0:
+        raise PredictiveError("no customers: frequency, recency and T are empty")
+    if np.any(x != np.round(x)):
+        raise PredictiveError("frequency must be whole numbers of repeat purchases")
+    over = t_x > big_t * (1 + 1e-9) + 1e-9
+    if over.any():
+        i = int(np.argmax(over))
+        raise PredictiveError(
+            f"row {i}: recency {t_x[i]} is after T {big_t[i]}: recency and T must be from the same summary"
+        )
+    bad = (x > 0) & (t_x <= 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise PredictiveError(f"row {i}: {x[i]:g} repeat purchases but recency 0: check the summary")
+    return x, t_x, big_t
+
+
+def compress_weighted(*columns: FloatArray) -> list[FloatArray]:
+    """The unique rows of the data columns, then the weights (the last column) summed per unique row."""
+    *data, w = columns
+    unique, _, inverse = compress_rows(*data)
+    counts = np.bincount(inverse, weights=w, minlength=len(unique[0])).astype(np.float64)
+    return [*unique, counts]

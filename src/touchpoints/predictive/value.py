@@ -98,7 +98,10 @@ def refresh(
     """Scores every customer with purchases up to ``as_of`` (default: today, UTC) and replaces
     ``customer_values``; returns the report (also kept in ``value_models``): customers scored, orders
     used and left out, the models' parameters (or why they were not fitted) and the segments' sizes."""
-    from touchpoints.predictive.clv import BetaGeo, GammaGamma, ParetoNBD, score_customers
+    from touchpoints.predictive.bgnbd import BetaGeo
+    from touchpoints.predictive.clv import score_customers
+    from touchpoints.predictive.gammagamma import GammaGamma
+    from touchpoints.predictive.paretonbd import ParetoNBD
     from touchpoints.predictive.segments import rfm_scores, spender_segments
     from touchpoints.predictive.summary import summarise_transactions
 
@@ -202,10 +205,10 @@ def refresh(
 
 def _churn_by_cohort(rows: pa.Table) -> list[dict[str, Any]]:
     """Non-contractual churn per cohort (the month of the first purchase): the expected share of its
-    customers who have stopped buying for good, the mean of 1 - P(alive) (``churn.expected_churn_by_cohort``)."""
+    customers who have stopped buying for good, the mean of 1 - P(alive) (``churn_rates.expected_churn_by_cohort``)."""
     import pandas as pd
 
-    from touchpoints.predictive.churn import expected_churn_by_cohort
+    from touchpoints.predictive.churn_rates import expected_churn_by_cohort
 
     frame = rows.select(["customer_id", "first_purchase", "p_alive"]).to_pandas()
     frame = frame[frame["p_alive"].notna()]
