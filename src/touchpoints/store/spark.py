@@ -167,6 +167,9 @@ def ibis_backend(spark: Any, location: str) -> Any:
     """An Ibis backend on the session with the prepared events at ``location`` as ``analytics_events``."""
     import ibis
 
-    frame = spark.read.parquet(location)
+    # the schema given, not inferred: a store with no events yet exports a folder with no Parquet file
+    types = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP"}
+    schema = ", ".join(f"`{n}` {types[t]}" for n, t in COLUMNS) + ", `month` STRING"
+    frame = spark.read.schema(schema).parquet(location)
     frame.select(*(n for n, _ in COLUMNS)).createOrReplaceTempView(TABLE)
     return ibis.pyspark.connect(spark)
