@@ -50,7 +50,12 @@ def test_every_analysis_answers_over_http_as_on_the_command_line(
             assert r.status_code == 200, (route, r.text)
             same(r.json(), expected[route], route)
         bad = httpx.get(f"{server.url}/v1/analytics/trends", params={"interval": "fortnight"}, headers=reader)
-        assert bad.status_code == 400 and "interval" in bad.json()["message"]
+        assert bad.status_code == 400 and bad.json()["message"].startswith("interval 'fortnight'")
+        bad = httpx.get(f"{server.url}/v1/analytics/retention", params={"cohort_event": " ", "return_event": "A"},
+                        headers=reader)  # fmt: skip
+        assert bad.status_code == 400 and bad.json()["message"].startswith(
+            "cohort_event ' '"
+        )  # a query parameter
         bad = httpx.get(
             f"{server.url}/v1/analytics/sessions", params={"timezone": "Mars/Olympus"}, headers=reader
         )

@@ -8,6 +8,7 @@ rebuild them for every request. A bad parameter is a 400 that names it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -50,7 +51,9 @@ def answer(
         ) as eng:
             result = analysis(eng)
     except AnalysisError as exc:
-        return JSONResponse({"success": False, "code": "bad_parameter", "message": str(exc)}, 400)
+        # the analyses name their command-line options (--cohort-event); here they are query parameters
+        message = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
+        return JSONResponse({"success": False, "code": "bad_parameter", "message": message}, 400)
     except RuntimeError as exc:
         if "[spark]" not in str(exc):
             raise
