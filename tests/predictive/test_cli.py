@@ -138,7 +138,8 @@ def test_clv_fit_refuses_too_little_history_and_bad_options(cdnow_csv: Path, tmp
     assert out.returncode == 2 and "need at least" in out.stderr
     base = ["clv", "fit", "--transactions", str(cdnow_csv), "--customer-col", "customer", "--date-col", "date",
             "--amount-col", "dollars", "--date-format", "%Y%m%d"]  # fmt: skip
-    for option, value in (("--discount-rate", "-1"), ("--margin", "nan"), ("--months", "100000")):
+    for option, value in (("--discount-rate", "-1"), ("--margin", "nan"), ("--months", "100000"),
+                          ("--scores", str(tmp_path / "scores.txt"))):  # fmt: skip
         out = cli(*base, option, value, check=False)
         assert out.returncode == 2 and option in out.stderr and "Traceback" not in out.stderr, out.stderr
 

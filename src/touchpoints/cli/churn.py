@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from touchpoints.cli.common import json_option, print_json
+from touchpoints.cli.common import json_option, print_json, scores_option, write_scores
 
 
 @click.group("churn")
@@ -49,13 +48,7 @@ def churn() -> None:
     "--calibration", type=click.Choice(["sigmoid", "isotonic"]), default="sigmoid", show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="The same seed gives the same model.")
-@click.option(
-    "--scores",
-    "scores_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write every customer's churn risk and top drivers here (.csv or .parquet).",
-)
+@scores_option("Write every customer's churn risk and top drivers here (.csv or .parquet).")
 @json_option
 def train(
     path: str, id_col: str, label: str, model: str, exclude: tuple[str, ...], time_col: str | None, cutoff: str,
@@ -77,7 +70,7 @@ def train(
         )  # fmt: skip
         answer: dict[str, Any] = {"table": str(path), **fitted.to_dict()}
         if scores_path:
-            _write(fitted.score(path), Path(scores_path))
+            write_scores(fitted.score(path), scores_path)
             answer["scores_written_to"] = scores_path
     except PredictiveError as exc:
         raise click.UsageError(_flags(str(exc))) from exc
@@ -112,15 +105,6 @@ def _flags(message: str) -> str:
     for name, flag in (("test_size", "--test-size"), ("cutoff", "--cutoff"), ("time column", "--time-col")):
         message = message.replace(name, flag)
     return message
-
-
-def _write(frame: Any, path: Path) -> None:
-    if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
-    elif path.suffix.lower() == ".csv":
-        frame.to_csv(path, index=False)
-    else:
-        raise click.BadParameter(f"{path}: give a .csv or .parquet file name", param_hint="--scores")
 
 
 @churn.command("rates")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
-from touchpoints.cli.common import json_option, print_json
+from touchpoints.cli.common import json_option, print_json, scores_option, write_scores
 
 
 @click.group("clv")
@@ -45,13 +44,7 @@ def clv() -> None:
 @click.option("--months", type=int, default=12, show_default=True, help="CLV over this many months.")
 @click.option("--discount-rate", type=float, default=0.01, show_default=True, help="Monthly discount rate.")
 @click.option("--margin", type=float, default=1.0, show_default=True, help="Share of spend that is profit.")
-@click.option(
-    "--scores",
-    "scores_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Write each customer's P(alive), expected purchases, spend and CLV here (.csv or .parquet).",
-)
+@scores_option("Write each customer's P(alive), expected purchases, spend and CLV here (.csv or .parquet).")
 @json_option
 def fit(
     path: str, customer_col: str, date_col: str, amount_col: str | None, date_format: str | None,
@@ -111,7 +104,7 @@ def fit(
             )  # fmt: skip
         answer["scores"] = _totals(scores)
         if scores_path:
-            _write(scores, Path(scores_path))
+            write_scores(scores, scores_path)
             answer["scores"]["written_to"] = scores_path
     except PredictiveError as exc:
         raise click.UsageError(_flags(str(exc))) from exc
@@ -169,18 +162,6 @@ def _totals(scores: Any) -> dict[str, Any]:
     if "clv" in scores.column_names:
         out["total_clv"] = round(sum(v for v in scores["clv"].to_pylist() if v is not None), 2)
     return out
-
-
-def _write(scores: Any, path: Path) -> None:
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    if path.suffix.lower() == ".parquet":
-        pq.write_table(scores, path)
-    elif path.suffix.lower() == ".csv":
-        pacsv.write_csv(scores, path)
-    else:
-        raise click.BadParameter(f"{path}: give a .csv or .parquet file name", param_hint="--scores")
 
 
 def _print(answer: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -94,3 +95,34 @@ def audit(settings: Settings, action: str, subject: str | None = None, **details
     from touchpoints.privacy.audit import AuditLog, cli_actor
 
     AuditLog(settings.audit_path).append(cli_actor(), action, subject, via="cli", **details)
+
+
+def _scores_suffix(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and Path(value).suffix.lower() not in (".csv", ".parquet"):
+        raise click.BadParameter(f"{value}: give a .csv or .parquet file name")
+    return value
+
+
+def scores_option(help_text: str) -> Callable[[F], F]:
+    """``--scores FILE``: where to write one row per customer; the file type is checked before any work."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--scores", "scores_path", type=click.Path(dir_okay=False), default=None, callback=_scores_suffix,
+            help=help_text,
+        )(func)  # fmt: skip
+
+    return decorate
+
+
+def write_scores(table: Any, path: str) -> None:
+    """A pyarrow Table or pandas DataFrame as CSV or Parquet, by the file's suffix (``scores_option``)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    arrow = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+    if Path(path).suffix.lower() == ".parquet":
+        pq.write_table(arrow, path)
+    else:
+        pacsv.write_csv(arrow, path)
