@@ -100,6 +100,13 @@ def test_refresh_scores_every_buyer_and_the_profile_shows_it(home: Home) -> None
     rows.append({**u02, "message_id": "m-refund", "event": "Order Refunded", "total": "",
                  "timestamp": "2026-03-01T12:00:00Z"})  # fmt: skip
     rows.append(_order(900, "u04", date(2026, 5, 1), 99.0, currency="USD"))
+    # u10's order gets two partial refunds (5 each): both count; u11's order is re-sent with another total
+    # after the day the scores are as of: as of then, the first version counts
+    u10 = next(r for r in rows if r["user_id"] == "u10")
+    rows += [{**u10, "message_id": f"m-part-{k}", "event": "Order Refunded", "total": 5.0,
+              "timestamp": f"2026-0{k + 4}-01T12:00:00Z"} for k in (1, 2)]  # fmt: skip
+    u11 = next(r for r in rows if r["user_id"] == "u11")
+    rows.append({**u11, "message_id": "m-resent-11", "total": 999.0, "timestamp": "2026-10-05T12:00:00Z"})
     # u07 is refunded after the day the scores are as of: then, it was a purchase
     u07 = next(r for r in rows if r["user_id"] == "u07")
     rows.append({**u07, "message_id": "m-refund-7", "event": "Order Refunded", "total": "",
@@ -126,6 +133,9 @@ def test_refresh_scores_every_buyer_and_the_profile_shows_it(home: Home) -> None
     assert _customer(home, "u02") not in values
     u00, u01, u05 = (values[_customer(home, u)] for u in ("u00", "u01", "u05"))
     assert (u01["orders"], u01["spend"]) == (1, 21.0)  # the re-sent order counted once
+    u10, u11 = (values[_customer(home, u)] for u in ("u10", "u11"))
+    assert u10["spend"] == 30.0 - 5.0 - 5.0  # every partial refund
+    assert u11["spend"] == 31.0  # the version of the order as of --as-of, not the later one
     assert u05["orders"] == 2 and u05["frequency"] == 1  # the anonymous order is the customer's
     # the biggest spender with the most purchases is a Champion and worth the most
     assert u00["rfm_segment"] == "Champions" and u00["big_spender"]

@@ -52,7 +52,7 @@ def answer(
             result = analysis(eng)
     except AnalysisError as exc:
         # the analyses name their command-line options (--cohort-event); here they are query parameters
-        message = re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
+        message = re.sub(r"(?<![\w'-])--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), str(exc))
         return JSONResponse({"success": False, "code": "bad_parameter", "message": message}, 400)
     except RuntimeError as exc:
         if "[spark]" not in str(exc):

@@ -33,9 +33,8 @@ def churn() -> None:
 )
 @click.option(
     "--cutoff",
-    default="0.8",
-    show_default=True,
-    help="With --time-col: the share of customers (0.8) or the date that ends training.",
+    default=None,
+    help="With --time-col: the share of customers (default 0.8) or the date that ends training.",
 )
 @click.option(
     "--test-size",
@@ -51,7 +50,7 @@ def churn() -> None:
 @scores_option("Write every customer's churn risk and top drivers here (.csv or .parquet).")
 @json_option
 def train(
-    path: str, id_col: str, label: str, model: str, exclude: tuple[str, ...], time_col: str | None, cutoff: str,
+    path: str, id_col: str, label: str, model: str, exclude: tuple[str, ...], time_col: str | None, cutoff: str | None,
     test_size: float, calibration: str, seed: int, scores_path: str | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Train logistic regression or gradient boosting with calibrated probabilities; print the holdout's
@@ -59,8 +58,9 @@ def train(
     from touchpoints.predictive.churn import train_churn_model
     from touchpoints.predictive.common import PredictiveError
 
-    if time_col is None and cutoff != "0.8":
+    if time_col is None and cutoff is not None:
         raise click.UsageError("--cutoff needs --time-col: it says where in time training ends")
+    cutoff = cutoff or "0.8"
     cut: float | str = float(cutoff) if cutoff.replace(".", "", 1).isdigit() else cutoff
     try:
         fitted = train_churn_model(

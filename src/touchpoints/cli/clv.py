@@ -37,9 +37,8 @@ def clv() -> None:
 @click.option(
     "--horizon",
     type=float,
-    default=52.0,
-    show_default=True,
-    help="Expected purchases over this many time units.",
+    default=None,
+    help="Expected purchases over this many time units (default: 52 weeks, or 364 days).",
 )
 @click.option("--months", type=int, default=12, show_default=True, help="CLV over this many months.")
 @click.option("--discount-rate", type=float, default=0.01, show_default=True, help="Monthly discount rate.")

@@ -54,7 +54,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from touchpoints.predictive import common
-from touchpoints.predictive.common import PredictiveError
+from touchpoints.predictive.common import ChurnInputError as ChurnInputError
 
 TableLike: TypeAlias = str | os.PathLike[str] | pa.Table | pd.DataFrame
 ModelKind = Literal["logistic", "gradient_boosting"]
@@ -62,10 +62,6 @@ MODELS: tuple[str, ...] = ("logistic", "gradient_boosting")
 _YES = frozenset({"yes", "y", "true", "t", "1", "1.0", "churned", "churn"})
 _NO = frozenset({"no", "n", "false", "f", "0", "0.0", "retained", "active"})
 _MISSING = "missing"
-
-
-class ChurnInputError(PredictiveError):
-    """The churn input is wrong; the message names the input and says what to give instead."""
 
 
 def read_table(source: TableLike, what: str = "table") -> pd.DataFrame:

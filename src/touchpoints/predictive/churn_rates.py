@@ -10,13 +10,27 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from touchpoints.predictive.churn import ChurnInputError, TableLike, read_table, require_columns
+from touchpoints.predictive import common
+from touchpoints.predictive.common import ChurnInputError
+
+# A CSV or Parquet path, a pyarrow Table or a pandas DataFrame (``common.read_table``).
+TableLike = Any
+
+
+def read_table(source: TableLike, what: str) -> pd.DataFrame:
+    frame: pd.DataFrame = common.read_table(source, what, ChurnInputError)
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    common.require_columns(frame, columns, what, ChurnInputError)
+
 
 PERIODS: tuple[str, ...] = ("week", "month")
 
@@ -127,6 +141,7 @@ def contractual_churn_rates(
         group by o.cohort, o."offset" order by o.cohort, o."offset"
         """
     out = con.execute(sql, params).df()
+    con.close()
     first = "period_start" if by == "period" else "cohort"
     out[first] = pd.to_datetime(out[first]).dt.date
     out["churn_rate"] = out["churned"] / out["customers_at_start"].where(out["customers_at_start"] > 0)
@@ -157,10 +172,12 @@ def expected_churn_by_cohort(
             f"P(alive) table: customer {bad!r} has {p_alive_col!r} outside 0..1 or missing; give probabilities"
         )
     con = _connect(pd.DataFrame({"id": frame[id_col], "cohort": frame[cohort_col], "p_alive": p_alive}))
-    return con.execute(
+    result: pd.DataFrame = con.execute(
         """
         select cohort, count(*) as customers, sum(p_alive) as expected_alive,
                sum(1 - p_alive) as expected_churned, avg(1 - p_alive) as churned_share
         from customers group by cohort order by cohort
         """
     ).df()
+    con.close()
+    return result

@@ -18,6 +18,10 @@ class PredictiveError(ValueError):
     """Bad input to a customer-value model: the message names the input and says what to do."""
 
 
+class ChurnInputError(PredictiveError):
+    """The churn input is wrong; the message names the input and says what to give instead."""
+
+
 def as_float_array(values: Any, name: str) -> FloatArray:
     """``values`` (a sequence, numpy array, pandas Series or pyarrow array) as a 1-d float array, checked
     finite and non-negative."""

@@ -19,9 +19,11 @@ probability of no purchase in the next ``horizon_days``.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from touchpoints.analytics.columns import TABLE
 from touchpoints.store.backend import Backend
@@ -72,13 +74,11 @@ def customer_features(db: Backend, day: date) -> pd.DataFrame:
     return frame
 
 
-def training_table(db: Backend, as_of: date, horizon_days: int) -> pd.DataFrame:
-    """Features as of ``horizon_days`` before ``as_of``, and ``churned``: 1 when the customer made no
-    purchase in the ``horizon_days`` after that, up to ``as_of``."""
-    cutoff = as_of - timedelta(days=horizon_days)
+def training_table(db: Backend, cutoff: date, later: pa.Table) -> pd.DataFrame:
+    """Features as of ``cutoff`` (the ``purchases`` registered on ``db`` must be those of that day), and
+    ``churned``: 1 when the customer has no purchase after ``cutoff`` in ``later`` (the purchases as of the
+    refresh's day)."""
     frame = customer_features(db, cutoff)
-    later = db.arrow(
-        "SELECT DISTINCT customer_id FROM purchases WHERE day > ?::DATE AND day <= ?::DATE", [cutoff, as_of]
-    ).column("customer_id")
-    frame["churned"] = (~frame["customer_id"].isin(set(later.to_pylist()))).astype(int)
+    bought = later.filter(pc.greater(later["day"], pa.scalar(cutoff, pa.date32())))["customer_id"]
+    frame["churned"] = (~frame["customer_id"].isin(pc.unique(bought).to_pylist())).astype(int)
     return frame

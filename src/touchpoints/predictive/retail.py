@@ -92,6 +92,7 @@ def clean_online_retail(raw: TableLike) -> RetailCleaning:
         - report["negative_price"]
     )
     rows_kept = int(con.execute("select count(*) from kept").fetchone()[0])  # type: ignore[index]
+    con.close()
     ordered = {
         "rows_in": report["rows_in"],
         "missing_customer_id": report["missing_customer_id"],

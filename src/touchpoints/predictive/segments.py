@@ -139,6 +139,7 @@ def rfm_scores(
         """,
         {"as_of": reference},
     ).df()
+    con.close()
     if scores.empty:
         raise SegmentInputError(f"transactions: none on or before as_of {as_of}; give a later date")
     scores = scores.sort_values("customer_id", kind="stable").reset_index(drop=True)
@@ -227,6 +228,7 @@ def spender_segments(
         """,
         {"big": big_share, "future": future_share},
     ).df()
+    con.close()
     out["clv"] = out["clv"].astype(float)
     return out
 

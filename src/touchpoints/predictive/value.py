@@ -3,8 +3,9 @@
 The purchases are the ``Order Completed`` events of the prepared events (``analytics/prepared.py``), so
 customers are counted after identity resolution (an order placed before signing in is the customer's) and
 a customer without analytics consent is not scored at all. An order is its store's order id (a resent or
-re-imported order counts once, its latest version), its amount ``total`` (else ``revenue``) less what
-``Order Refunded`` events gave back; a fully refunded order is not a purchase. Only the currency most
+re-imported order counts once, its latest version up to ``as_of``), its amount ``total`` (else
+``revenue``) less what every ``Order Refunded`` event up to ``as_of`` gave back; a fully refunded order is
+not a purchase. Only the currency most
 orders are in is modelled (amounts in two currencies do not add up); orders in others are counted in the
 report. Purchase days are UTC days.
 
@@ -61,25 +62,28 @@ MIN_CLASS = 20
 _KEY = "coalesce(properties ->> '$.store_id', '') || '|' || coalesce(properties ->> '$.order_id', message_id)"
 _AMOUNT = "TRY_CAST(coalesce(properties ->> '$.total', properties ->> '$.revenue') AS DOUBLE)"
 
-# One row per purchase: the customer, the UTC day, the net amount and currency of each order.
+# One row per purchase: the customer, the UTC day, the net amount and currency of each order, as the store
+# stood at the end of the as-of day (both ``?``): an order's latest version up to then, less every refund
+# up to then (a refund without an amount refunds the whole order; together they never exceed it).
 ORDERS_SQL = f"""
 WITH orders AS (
     SELECT customer_id, timestamp, {_KEY} AS order_key, {_AMOUNT} AS amount,
            upper(properties ->> '$.currency') AS currency
     FROM {TABLE}
-    WHERE type = 'track' AND event = 'Order Completed' AND customer_id IS NOT NULL
+    WHERE type = 'track' AND event = 'Order Completed' AND customer_id IS NOT NULL AND timestamp::DATE <= ?::DATE
     QUALIFY row_number() OVER (PARTITION BY order_key ORDER BY timestamp DESC, message_id DESC) = 1
 ),
 refunds AS (
-    SELECT {_KEY} AS order_key, abs({_AMOUNT}) AS amount
+    SELECT {_KEY} AS order_key, sum(abs({_AMOUNT})) AS amount, bool_or({_AMOUNT} IS NULL) AS whole
     FROM {TABLE} WHERE type = 'track' AND event = 'Order Refunded' AND timestamp::DATE <= ?::DATE
-    QUALIFY row_number() OVER (PARTITION BY order_key ORDER BY timestamp DESC, message_id DESC) = 1
+    GROUP BY order_key
 )
 SELECT o.customer_id, o.timestamp::DATE AS day,
-       o.amount - CASE WHEN r.order_key IS NULL THEN 0 ELSE coalesce(r.amount, o.amount) END AS amount,
+       o.amount - CASE WHEN r.order_key IS NULL THEN 0 WHEN r.whole THEN o.amount
+                       ELSE least(r.amount, o.amount) END AS amount,
        coalesce(o.currency, '') AS currency
 FROM orders o LEFT JOIN refunds r USING (order_key)
-WHERE o.amount IS NOT NULL AND o.timestamp::DATE <= ?::DATE
+WHERE o.amount IS NOT NULL
 """
 
 
@@ -173,7 +177,7 @@ def refresh(
             warnings.append(f"{dropped} customers' predictions were not finite numbers and are left empty")
     rfm = rfm_scores(orders, customer_col="customer_id", date_col="day", amount_col="amount", as_of=as_of)
     spenders = spender_segments(rfm, scores.select(["customer_id", "clv"]) if scores is not None else None)
-    churn, churn_report = _churn(db, orders, as_of, churn_days)
+    churn, churn_report = _churn(db, orders, currency, as_of, churn_days)
     rows = _rows(summary, scores, rfm, spenders, orders, churn)
     rows = rows.append_column("as_of", pa.array([as_of] * len(rows), pa.date32()))
     rows = rows.append_column("currency", pa.array([currency or None] * len(rows), pa.string()))
@@ -243,17 +247,30 @@ def _finite(scores: pa.Table) -> tuple[pa.Table, int]:
     return pa.table(columns), int(bad.sum())
 
 
-def _churn(db: Backend, orders: pa.Table, as_of: date, churn_days: int) -> tuple[Any, dict[str, Any]]:
+def _purchases(db: Backend, day: date, currency: str | None) -> pa.Table:
+    """The purchases (customer_id, day, amount) in ``currency`` as the store stood at the end of ``day``."""
+    orders = db.arrow(ORDERS_SQL, [day, day])
+    if currency is not None:
+        orders = orders.filter(pa.compute.equal(orders["currency"], currency))
+    return orders.filter(pa.compute.greater(orders["amount"], 0.0)).select(["customer_id", "day", "amount"])
+
+
+def _churn(
+    db: Backend, orders: pa.Table, currency: str | None, as_of: date, churn_days: int
+) -> tuple[Any, dict[str, Any]]:
     """The churn classifier trained on the store and its scores as of ``as_of`` (``customer_id``,
-    ``churn_risk``, ``churn_drivers``), or None and why not."""
+    ``churn_risk``, ``churn_drivers``), or None and why not. It learns from the customers' features as
+    the store stood ``churn_days`` before (their purchases then, refunds then) and from ``orders`` (the
+    purchases as of ``as_of``) whether they bought in the days after."""
     import pandas as pd
 
     from touchpoints.predictive.churn import train_churn_model
     from touchpoints.predictive.features import customer_features, training_table
 
-    db.register("purchases", orders)
+    cutoff = as_of - timedelta(days=churn_days)
+    db.register("purchases", _purchases(db, cutoff, currency))
     try:
-        training = training_table(db, as_of, churn_days)
+        training = training_table(db, cutoff, orders)
         churned = int(training["churned"].sum())
         counts = {"customers": len(training), "churned": churned, "bought_again": len(training) - churned}
         if len(training) < MIN_TRAINING or min(churned, len(training) - churned) < MIN_CLASS:
@@ -274,6 +291,8 @@ def _churn(db: Backend, orders: pa.Table, as_of: date, churn_days: int) -> tuple
                 "reason": f"the churn classifier ranked customers no better than AUC {auc:.2f} on customers it "
                 f"did not train on (at least {MIN_AUC} is needed); churn risk is 1 - P(alive)",
             }
+        db.unregister("purchases")
+        db.register("purchases", orders)
         scored = fitted.score(customer_features(db, as_of), top=3)
     finally:
         db.unregister("purchases")

@@ -9,7 +9,6 @@ from typing import Any
 from touchpoints.config import Settings
 from touchpoints.identity.lookup import find_customer
 from touchpoints.identity.rules import IdentityRules
-from touchpoints.predictive.value import read_value
 from touchpoints.profiles.computed import read_computed
 from touchpoints.profiles.consent import consent_state
 from touchpoints.profiles.events import CustomerEvents
@@ -61,6 +60,8 @@ def profile(
     older than ``before``; ``next_before`` is the cursor for the next page (None on the last). Raises
     ``timeline.BadCursor`` for a bad ``before``.
     """
+    from touchpoints.predictive.value import read_value  # the value scores' module, only when read
+
     ids = identifiers(db, customer_id)
     if not ids:
         return None
