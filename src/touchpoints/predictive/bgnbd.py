@@ -21,8 +21,8 @@ from touchpoints.predictive.common import (
     FitInfo,
     FloatArray,
     as_float_array,
-    compress_weighted,
     fit_info_dict,
+    fit_rows,
     maximise_loglik,
     rft_arrays,
 )
@@ -121,10 +121,7 @@ class BetaGeo:
     ) -> BetaGeo:
         """Maximum likelihood on customers' (frequency, recency, T); ``weights`` counts each row as that
         many customers. ``compress`` fits on the unique rows (same optimum, faster)."""
-        x, t_x, big_t = rft_arrays(frequency, recency, T)
-        w = np.ones_like(x) if weights is None else as_float_array(weights, "weights")
-        if compress:
-            x, t_x, big_t, w = compress_weighted(x, t_x, big_t, w)
+        x, t_x, big_t, w = fit_rows(frequency, recency, T, weights, compress)
         n = float(w.sum())
         data = BetaGeoData(x, t_x, big_t, w)
 

@@ -132,6 +132,7 @@ def score_customers(
             discount_rate=discount_rate,
         )[inverse]
         columns["expected_spend"] = spend
+        # customer_lifetime_value's formula, with the discounted purchases computed once per unique row
         columns["clv"] = margin * spend * discounted
     return pa.table(columns)
 

@@ -242,3 +242,15 @@ def compress_weighted(*columns: FloatArray) -> list[FloatArray]:
     unique, _, inverse = compress_rows(*data)
     counts = np.bincount(inverse, weights=w, minlength=len(unique[0])).astype(np.float64)
     return [*unique, counts]
+
+
+def fit_rows(
+    frequency: Any, recency: Any, T: Any, weights: Any, compress: bool
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """A repeat-purchase model's data: (x, t_x, T) checked (``rft_arrays``) and each row's weight (1, or
+    ``weights``), on the unique rows with summed weights when ``compress`` (the same likelihood, faster)."""
+    x, t_x, big_t = rft_arrays(frequency, recency, T)
+    w = np.ones_like(x) if weights is None else as_float_array(weights, "weights")
+    if compress:
+        x, t_x, big_t, w = compress_weighted(x, t_x, big_t, w)
+    return x, t_x, big_t, w

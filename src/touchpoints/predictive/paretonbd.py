@@ -18,8 +18,8 @@ from touchpoints.predictive.common import (
     FitInfo,
     FloatArray,
     as_float_array,
-    compress_weighted,
     fit_info_dict,
+    fit_rows,
     maximise_loglik,
     rft_arrays,
 )
@@ -77,10 +77,7 @@ class ParetoNBD:
         cls, frequency: Any, recency: Any, T: Any, *, weights: Any = None, compress: bool = True
     ) -> ParetoNBD:
         """Maximum likelihood on (frequency, recency, T); the gradient is by central differences."""
-        x, t_x, big_t = rft_arrays(frequency, recency, T)
-        w = np.ones_like(x) if weights is None else as_float_array(weights, "weights")
-        if compress:
-            x, t_x, big_t, w = compress_weighted(x, t_x, big_t, w)
+        x, t_x, big_t, w = fit_rows(frequency, recency, T, weights, compress)
         n = float(w.sum())
 
         def value(log_params: FloatArray) -> float:
