@@ -646,10 +646,9 @@ def _paths_sql_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def paths_sql(engine: str, anchor: str, since: str = "") -> str:
-    """Runs of one event folded (lag), the next steps read with lead, on the anchor's rows only. DuckDB:
-    each step's top events named by a count over the anchors' steps (a small table) joined back to the
-    anchors' wide rows (DuckDB materialises a CTE used twice). Spark inlines CTEs (the windows would run
-    once per use), so there: the steps unpivoted with stack(), named with windows, as the layer does."""
+    """Without the prepared runs (DuckDB): runs of one event folded (lag), the next steps read with lead,
+    on the anchor's rows only; each step's top events named by a count over the anchors' steps (a small
+    table) joined back to the anchors' wide rows."""
     steps = range(1, PATH_STEPS + 1)
     leads = ", ".join(f"lead(event, {k}) OVER w AS e{k}" for k in steps)
     cols = ["coalesce(e1, '(end)') AS s1"] + [
@@ -665,33 +664,6 @@ def paths_sql(engine: str, anchor: str, since: str = "") -> str:
     ), a AS (
         SELECT message_id, customer_id, {", ".join(cols)} FROM d WHERE event = {_q(anchor)}
     )"""
-    if engine == "lists":  # the proposal: each session's run-folded events precomputed as a list
-        picks = ["coalesce(l[i + 1], '(end)') AS s1"] + [
-            f"CASE WHEN l[i + {k - 1}] IS NOT NULL THEN coalesce(l[i + {k}], '(end)') END AS s{k}"
-            for k in steps
-            if k > 1
-        ]
-        head = f"""
-    WITH a AS (
-        SELECT cl[i] AS customer_id, {", ".join(picks)}
-        FROM (SELECT l, cl, unnest(range(1, len(l) + 1)) AS i FROM {SESSION_LISTS}) x WHERE l[i] = {_q(anchor)}
-    )"""
-    if engine == "spark":
-        stack = ", ".join(f"{k}, s{k}" for k in steps)
-        return f"""{head}, long AS (
-        SELECT message_id, customer_id, step, far FROM a LATERAL VIEW stack({PATH_STEPS}, {stack}) x AS step, far
-        WHERE far IS NOT NULL
-    ), counted AS (
-        SELECT *, count(*) OVER (PARTITION BY step, far) AS n FROM long
-    ), named AS (
-        SELECT message_id, customer_id, step, CASE WHEN far = '(end)' OR dense_rank() OVER (PARTITION BY step
-            ORDER BY far = '(end)', n DESC, far) <= {PATH_LIMIT} THEN far ELSE 'Other' END AS far
-        FROM counted
-    ), linked AS (
-        SELECT *, coalesce(lag(far) OVER (PARTITION BY message_id ORDER BY step), {_q(anchor)}) AS near FROM named
-    )
-    SELECT step, near, far, count(*), count(DISTINCT customer_id) FROM linked GROUP BY step, near, far
-    """
     long = " UNION ALL ".join(f"SELECT {k} AS step, s{k} AS far FROM a WHERE s{k} IS NOT NULL" for k in steps)
     named = ", ".join(
         f"CASE WHEN a.s{k} IS NULL THEN NULL WHEN t{k}.far IS NULL THEN 'Other' ELSE a.s{k} END AS n{k}"
@@ -718,17 +690,31 @@ def paths_sql(engine: str, anchor: str, since: str = "") -> str:
     """
 
 
-SESSION_LISTS = "_session_lists"
-SESSION_LISTS_SQL = f"""
-CREATE OR REPLACE TEMP TABLE {SESSION_LISTS} AS
-WITH o AS (
-    SELECT session_id, customer_id, event, timestamp, message_id, lag(event) OVER w AS before
-    FROM analytics_events WHERE session_id IS NOT NULL
-    WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, message_id)
-)
-SELECT session_id, list(event ORDER BY timestamp, message_id) AS l, list(customer_id ORDER BY timestamp, message_id) AS cl
-FROM o WHERE before IS NULL OR before <> event GROUP BY session_id
-"""
+def paths_runs_sql(anchor: str, since: str = "") -> str:
+    """The same question over the prepared runs (each session's runs numbered, with the next run's
+    event): the anchor runs once per step, joined to the run step - 1 further on; each step's top events
+    named by a count over those rows, joined back. The same SQL on DuckDB and Spark."""
+    ks = " UNION ALL ".join(f"SELECT {k} AS k" for k in range(1, PATH_STEPS + 1))
+    after = f" AND last_ts >= TIMESTAMP '{since}'" if since else ""
+    return f"""
+    WITH a AS (
+        SELECT session_no, run, customer_id FROM analytics_runs WHERE event = {_q(anchor)}{after}
+    ), l AS (
+        SELECT s.k AS step, a.customer_id, r.event AS near, coalesce(r.next_event, '(end)') AS far
+        FROM a CROSS JOIN ({ks}) s JOIN analytics_runs r ON r.session_no = a.session_no AND r.run = a.run + s.k - 1
+    ), counted AS (
+        SELECT step, far, count(*) AS n FROM l GROUP BY step, far
+    ), top AS (
+        SELECT step, far, CASE WHEN far = '(end)' OR dense_rank() OVER (PARTITION BY step
+            ORDER BY far = '(end)', n DESC, far) <= {PATH_LIMIT} THEN far ELSE 'Other' END AS name
+        FROM counted
+    )
+    SELECT l.step, CASE WHEN l.step = 1 THEN {_q(anchor)} ELSE tn.name END AS near, tf.name AS far, count(*),
+        count(DISTINCT l.customer_id)
+    FROM l JOIN top tf ON tf.step = l.step AND tf.far = l.far
+    LEFT JOIN top tn ON tn.step = l.step - 1 AND tn.far = l.near
+    GROUP BY 1, 2, 3
+    """
 
 
 @dataclass
@@ -813,16 +799,17 @@ def cases(since: str = "") -> tuple[list[Case], list[str]]:
             "paths: 3 steps after Product Viewed, by session", "paths",
             lambda e, m=m: m.paths(e, "Product Viewed", steps=PATH_STEPS, limit=PATH_LIMIT),
             lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, None, PATH_LIMIT),
-            {x: paths_sql(x, "Product Viewed") for x in ("duckdb", "spark")},
-            _paths_api_rows, _paths_sql_rows,
+            {x: paths_runs_sql("Product Viewed") for x in ("duckdb", "spark")},
+            _paths_api_rows, _paths_sql_rows, {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed")},
         ))  # fmt: skip
         if since:
             out.append(Case(
                 "paths: 3 steps after Product Viewed, by session, last 30 d", "paths",
                 lambda e, m=m: m.paths(e, "Product Viewed", steps=PATH_STEPS, scope=recent, limit=PATH_LIMIT),
                 lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, recent, PATH_LIMIT),
-                {x: paths_sql(x, "Product Viewed", since) for x in ("duckdb", "spark")},
+                {x: paths_runs_sql("Product Viewed", since) for x in ("duckdb", "spark")},
                 _paths_api_rows, _paths_sql_rows,
+                {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed", since)},
             ))  # fmt: skip
     return out, missing
 
@@ -897,9 +884,7 @@ def cold(case: Case, eng: Any) -> dict[str, Any]:
     return case.api(eng)
 
 
-def bench_duckdb(
-    home: Path, cases_: list[Case], runs: int, rebuilds: int, split_runs: int, proposed: bool
-) -> dict[str, Any]:
+def bench_duckdb(home: Path, cases_: list[Case], runs: int, rebuilds: int, split_runs: int) -> dict[str, Any]:
     settings = load_settings(home)
     out: dict[str, Any] = {"rebuild": [], "cases": {}}
     with open_store(settings.store_path) as db:
@@ -910,19 +895,12 @@ def bench_duckdb(
                                    "load": [at, load()]})  # fmt: skip
             print(f"  prepared.rebuild: {wall:.1f} s, CPU {cpu:.1f} s ({ready.rows:,} rows, {at} -> {load()})",
                   flush=True)  # fmt: skip
-        if proposed:
-            at = load()
-            wall, cpu, _ = timed(lambda: db.con.execute(SESSION_LISTS_SQL))
-            out["session_lists_build"] = {"seconds": round(wall, 2), "cpu": round(cpu, 2), "load": at}
-            print(f"  proposed: session lists built in {wall:.1f} s, CPU {cpu:.1f} s", flush=True)
         with duckdb_engine(db) as eng:
             for case in cases_:
                 at = load()
                 # warm-up, and the check that every version answers the same
                 answer = case.api(eng)
                 versions = {"hand SQL": case.sql["duckdb"], **case.extra_sql}
-                if proposed and case.module == "paths" and "last 30 d" not in case.name:
-                    versions["proposed: session lists"] = paths_sql("lists", "Product Viewed")
                 compared = {
                     name: check(case, answer, duckdb_rows(db.con, sql), name)
                     for name, sql in versions.items()
@@ -1007,10 +985,9 @@ def bench_spark(home: Path, cases_: list[Case], runs: int) -> dict[str, Any]:
             result["rows_compared"] = compared
             result["load"] = [at, load()]
             out["cases"][case.name] = result
-            extra = "".join(f"; {k} {result[k]['median']:.2f}" for k in times if k.startswith("proposed"))
             print(f"  spark {case.name}: API {result['api']['median']:.2f} (p95 {result['api']['p95']:.2f}), "
                   f"hand SQL {result['hand SQL']['median']:.2f} (p95 {result['hand SQL']['p95']:.2f}), ratio "
-                  f"{result['ratio']}, build+compile {result['build+compile']['median']:.3f}{extra}; {result['load']}",
+                  f"{result['ratio']}, build+compile {result['build+compile']['median']:.3f}; {result['load']}",
                   flush=True)  # fmt: skip
     return out
 
@@ -1054,7 +1031,6 @@ def main() -> None:
     )
     ap.add_argument("--split-runs", type=int, default=5, help="runs of the build/compile/execute split")
     ap.add_argument("--rebuilds", type=int, default=1, help="timed prepared.rebuild per size")
-    ap.add_argument("--proposed", action="store_true", help="also time the proposed paths by session lists")
     ap.add_argument("--spark-events", type=int, nargs="*", default=[], help="sizes to run on Spark too")
     ap.add_argument("--spark-runs", type=int, default=5)
     ap.add_argument("--no-duckdb", action="store_true", help="only Spark (the store must be prepared)")
@@ -1075,9 +1051,7 @@ def main() -> None:
               f"{meta['build_seconds'].get('total')} s), {meta['rows']}", flush=True)  # fmt: skip
         size: dict[str, Any] = {"meta": meta}
         if not args.no_duckdb:
-            size["duckdb"] = bench_duckdb(
-                home, cases_, args.runs, args.rebuilds, args.split_runs, args.proposed
-            )
+            size["duckdb"] = bench_duckdb(home, cases_, args.runs, args.rebuilds, args.split_runs)
         if n in args.spark_events:
             size["spark"] = bench_spark(home, cases_, args.spark_runs)
         report["sizes"][str(n)] = size

@@ -1,5 +1,6 @@
 """Paths on the demo world are identical on DuckDB and on Spark local[2]: the events are put in the same
-order (time, then message id), ``Other`` and ``(end)`` fall on the same paths."""
+order (time, then message id), ``Other`` and ``(end)`` fall on the same paths; sessions' paths read the
+prepared runs, exported as Parquet with the events."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ CASES: list[dict[str, Any]] = [
     {"event": "Checkout Started", "steps": 2, "limit": 1, "scope": Scope(channels=("web",))},
     {"event": "Page Viewed", "direction": "previous", "by_session": False, "steps": 3,
      "scope": Scope(start="2026-06-01", end="2026-09-01")},
+    # sessions' paths come from the prepared runs (Parquet on Spark), cut by a scope
+    {"event": "Page Viewed", "direction": "previous", "steps": 4, "limit": 4,
+     "scope": Scope(start="2026-02-01T13:00", end="2026-08-01T09:30")},
+    {"event": "Product Added", "steps": 6, "limit": 2, "scope": Scope(end="2026-05-17T20:10")},
 ]  # fmt: skip
 
 

@@ -90,11 +90,16 @@ class Scope:
     end: str | date | datetime | None = None
     channels: tuple[str, ...] = ()
 
-    def apply(self, engine: Engine, t: ir.Table) -> ir.Table:
+    def bounds(self, engine: Engine) -> tuple[datetime | None, datetime | None]:
+        """The time range as naive UTC (``None``: open on that side)."""
         start = to_utc(self.start, engine.timezone, "--start")
         end = to_utc(self.end, engine.timezone, "--end")
         if start is not None and end is not None and end <= start:
             raise AnalysisError(f"--end {self.end} is not after --start {self.start}")
+        return start, end
+
+    def apply(self, engine: Engine, t: ir.Table) -> ir.Table:
+        start, end = self.bounds(engine)
         if start is not None:
             t = t.filter(t.timestamp >= ibis.literal(start, type="timestamp"))
         if end is not None:

@@ -26,7 +26,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-from touchpoints.analytics.columns import COLUMNS, TABLE
+from touchpoints.analytics.columns import COLUMNS, RUN_COLUMNS, RUNS, TABLE
 
 if TYPE_CHECKING:
     from touchpoints.config import Settings
@@ -70,6 +70,11 @@ class Engine:
     def events(self) -> ir.Table:
         t = self.con.table(TABLE)
         return t.select(*(n for n, _ in COLUMNS))
+
+    def runs(self) -> ir.Table:
+        """Each session's runs of events (``prepared``), for paths."""
+        t = self.con.table(RUNS)
+        return t.select(*(n for n, _ in RUN_COLUMNS))
 
     def json_get(self, doc: ir.StringValue, key: str) -> ir.StringValue:
         """A top-level property of a JSON text column as a string (NULL when absent)."""

@@ -11,10 +11,19 @@ each step the ``limit`` most frequent events keep their name; the rest are ``Oth
 ``count`` is the number of paths through a link (an anchor done twice is two paths); ``customers`` the
 customers among them after identity resolution (paths of events without a customer count in ``count``
 only).
+
+Sessions' paths are read from the runs prepared with the events (``prepared``: each session's runs,
+numbered, with their neighbours' events), so a question joins each anchor run to the runs 1 .. ``steps``
+away instead of putting a year of events in order. A time scope keeps the runs with an event in it:
+within a session, events are at most the session gap (30 minutes) apart, so when the scope is at least
+that long, a run that began before the scope's start and goes on into it has an event in it, and the
+answer is the one the events give; it counts for the customer of the run's first event. Shorter scopes,
+a filter on channels and customers' paths order the events themselves (``paths_from_events``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import ibis
@@ -22,6 +31,7 @@ import ibis.expr.types as ir
 
 from touchpoints.analytics.common import AnalysisError, Scope
 from touchpoints.analytics.engine import Engine
+from touchpoints.enrich.views import SESSION_GAP_MINUTES
 
 DIRECTIONS = ("next", "previous")
 MAX_STEPS = 10
@@ -42,7 +52,93 @@ def paths_table(
     ``steps``), ``near`` (the node at ``step - 1``: the anchor at step 1), ``far`` (the node at
     ``step``), ``count`` (paths) and ``customers``."""
     _check(event, direction, steps, limit)
-    t = (scope or Scope()).apply(engine, engine.events())
+    scope = scope or Scope()
+    start, end = scope.bounds(engine)
+    short = start is not None and end is not None and end - start < timedelta(minutes=SESSION_GAP_MINUTES)
+    if by_session and not scope.channels and not short:
+        return paths_from_runs(engine, event, direction, steps, scope, limit)
+    return paths_from_events(engine, event, direction, steps, scope, limit, by_session)
+
+
+def paths_from_runs(
+    engine: Engine, event: str, direction: str, steps: int, scope: Scope, limit: int
+) -> ir.Table:
+    """Sessions' paths from the prepared runs (see the module's doc for when they equal the events')."""
+    start, end = scope.bounds(engine)
+    forward = direction == "next"
+    runs = engine.runs()
+    anchors = runs.filter(runs.event == event, *_within(runs, start, end))
+    anchors = anchors.select(a_session=anchors.session_no, a_run=anchors.run, who=anchors.customer_id)
+    # each anchor once per step: the run step - 1 away (the anchor itself at step 1) and the one after it
+    ks = ibis.range(1, steps + 1).unnest().name("k").as_table()
+    ks = ks.select(step=ks.k.cast("int64"))
+    offsets = anchors.cross_join(ks)
+    near = engine.runs().view()
+    here = offsets.a_run + (offsets.step - 1) if forward else offsets.a_run - (offsets.step - 1)
+    # the run the step leaves from must be in the scope (a path ends at the scope's edge)
+    edge = (
+        ([near.first_ts < _ts(end)] if end is not None else [])
+        if forward
+        else ([near.last_ts >= _ts(start)] if start is not None else [])
+    )
+    joined = offsets.join(
+        near, [near.session_no == offsets.a_session, near.run == here, near.event.notnull(), *edge]
+    )
+    if forward:
+        beyond = joined.next_event.notnull()
+        if end is not None:
+            beyond = beyond & (joined.next_first_ts < _ts(end))
+        far = ibis.ifelse(beyond, joined.next_event, END[direction])
+    else:
+        beyond = joined.previous_event.notnull()
+        if start is not None:
+            beyond = beyond & (joined.previous_last_ts >= _ts(start))
+        far = ibis.ifelse(beyond, joined.previous_event, END[direction])
+    long = joined.select(step=offsets.step, who=offsets.who, near_event=near.event, far_event=far)
+    # each step's most frequent events keep their name (the terminal node always does)
+    counts = long.group_by(["step", "far_event"]).agg(paths=long.count())
+    rank = ibis.dense_rank().over(
+        ibis.window(
+            group_by=counts.step,
+            order_by=[counts.far_event == END[direction], counts.paths.desc(), counts.far_event],
+        )
+    )
+    named = counts.select(
+        "step", "far_event",
+        name=ibis.ifelse((counts.far_event == END[direction]) | (rank < limit), counts.far_event, OTHER),
+    )  # fmt: skip
+    # the paths joined to their names (views: the names are computed from the paths themselves)
+    base, far_names, near_names = long.view(), named.view(), named.view()
+    out = base.join(far_names, [far_names.step == base.step, far_names.far_event == base.far_event])
+    out = out.left_join(
+        near_names, [near_names.step == base.step - 1, near_names.far_event == base.near_event]
+    )
+    out = out.select(
+        step=base.step,
+        near=ibis.ifelse(base.step == 1, ibis.literal(event), near_names.name),
+        far=far_names.name,
+        who=base.who,
+    )
+    return out.group_by(["step", "near", "far"]).agg(count=out.count(), customers=out.who.nunique())
+
+
+def _within(runs: ir.Table, start: datetime | None, end: datetime | None) -> list[ir.BooleanValue]:
+    """Runs with an event in the time scope."""
+    return ([runs.last_ts >= _ts(start)] if start is not None else []) + (
+        [runs.first_ts < _ts(end)] if end is not None else []
+    )
+
+
+def _ts(value: datetime | None) -> ir.TimestampValue:
+    return ibis.literal(value, type="timestamp")
+
+
+def paths_from_events(
+    engine: Engine, event: str, direction: str, steps: int, scope: Scope, limit: int, by_session: bool
+) -> ir.Table:
+    """Paths by ordering the events in the scope themselves: customers' paths, and what the runs cannot
+    answer."""
+    t = scope.apply(engine, engine.events())
     t = t.mutate(_unit=t.session_id if by_session else t.customer_id)
     t = t.filter(t._unit.notnull())
     order = ibis.window(group_by="_unit", order_by=["timestamp", "message_id"])

@@ -11,6 +11,11 @@ opt-out, or no grant where analytics is opt-in), so they still count as events a
 a customer. Erasure deletes the person's rows here as in ``events`` (the privacy inventory lists this
 table) and marks the copy stale, so redactions reach it at the next refresh.
 
+With them, each session's runs (``analytics_runs``): the session's events in order with a run of one event
+folded into one row (``Product Viewed`` three times in a row is one step), numbered, each with the events
+of the runs before and after it. Paths read those instead of putting every event of the year in order at
+each question (``paths``).
+
 The copy is rebuilt when the store changed since (``fingerprint``: events, identities, links, consents),
 or, for the HTTP API, when it is older than ``[analytics] max_staleness_seconds``.
 """
@@ -21,7 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from touchpoints.analytics.columns import COLUMNS, TABLE
+from touchpoints.analytics.columns import COLUMNS, RUN_COLUMNS, RUNS, TABLE
 from touchpoints.privacy.gate import Gate
 from touchpoints.store.backend import Backend
 
@@ -67,6 +72,7 @@ def invalidate(db: Backend) -> None:
     nothing deleted or redacted in ``events`` lives on here, and the next analysis rebuilds them."""
     db.execute("DELETE FROM analytics_state")
     db.execute(f"DELETE FROM {TABLE}")
+    db.execute(f"DELETE FROM {RUNS}")
 
 
 def build_sql(gate: Gate) -> str:
@@ -94,6 +100,38 @@ def build_sql(gate: Gate) -> str:
     """
 
 
+# The order of a session's events is (timestamp, message_id) everywhere: in the sessions themselves
+# (``events_enriched``), in ``paths`` and here. A run starts where the event differs from the one before.
+RUNS_SQL = f"""
+    CREATE OR REPLACE TABLE {RUNS} AS SELECT {", ".join(f"{n}::{t} AS {n}" for n, t in RUN_COLUMNS)} FROM (
+    WITH sessions AS (
+        SELECT session_id, row_number() OVER (ORDER BY min(timestamp), session_id) AS session_no
+        FROM {TABLE} WHERE session_id IS NOT NULL GROUP BY session_id
+    ),
+    marked AS (
+        SELECT s.session_no, e.event, e.timestamp, e.message_id, e.customer_id,
+            CASE WHEN lag(e.event) OVER w IS NULL OR lag(e.event) OVER w <> e.event THEN 1 ELSE 0 END AS starts
+        FROM {TABLE} e JOIN sessions s USING (session_id)
+        WINDOW w AS (PARTITION BY s.session_no ORDER BY e.timestamp, e.message_id)
+    ),
+    numbered AS (
+        SELECT *, sum(starts) OVER (PARTITION BY session_no ORDER BY timestamp, message_id
+            ROWS UNBOUNDED PRECEDING) AS run
+        FROM marked
+    ),
+    runs AS (
+        SELECT session_no, run, max(CASE WHEN starts = 1 THEN event END) AS event,
+            min(timestamp) AS first_ts, max(timestamp) AS last_ts,
+            max(CASE WHEN starts = 1 THEN customer_id END) AS customer_id
+        FROM numbered GROUP BY session_no, run
+    )
+    SELECT *, lead(event) OVER s AS next_event, lead(first_ts) OVER s AS next_first_ts,
+        lag(event) OVER s AS previous_event, lag(last_ts) OVER s AS previous_last_ts
+    FROM runs WINDOW s AS (PARTITION BY session_no ORDER BY run)
+    ) ORDER BY session_no, run
+"""
+
+
 def ensure(db: Backend, gate: Gate, *, max_staleness_seconds: float = 0.0) -> Prepared:
     """The prepared events, rebuilt first if the store changed (and the copy is older than
     ``max_staleness_seconds``)."""
@@ -117,6 +155,7 @@ def rebuild(db: Backend, gate: Gate, *, unless_current: bool = False) -> Prepare
             if done and done[0][0] == mark:
                 return Prepared(int(done[0][2]), done[0][1], False, time.perf_counter() - started)
         db.execute(build_sql(gate))
+        db.execute(RUNS_SQL)
         rows = int(db.execute(f"SELECT count(*) FROM {TABLE}")[0][0])
         db.execute("DELETE FROM analytics_state")
         prepared_at = datetime.now(UTC)

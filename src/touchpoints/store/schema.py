@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from touchpoints.analytics.columns import COLUMNS as PREPARED_COLUMNS
+from touchpoints.analytics.columns import RUN_COLUMNS
 from touchpoints.enrich.views import events_enriched_sql
 from touchpoints.store.backend import Backend
 
-VERSION = 7
+VERSION = 8
 
 _STEPS: dict[int, list[str]] = {
     1: [
@@ -254,6 +255,12 @@ _STEPS: dict[int, list[str]] = {
         """,
         "CREATE TABLE IF NOT EXISTS value_models ("
         "refreshed_at TIMESTAMPTZ NOT NULL, as_of DATE NOT NULL, report JSON NOT NULL)",
+    ],
+    # Paths (analytics/prepared.py): each session's runs of events, built with the prepared events; the
+    # prepared events are marked stale so the next analysis builds both.
+    8: [
+        f"CREATE TABLE IF NOT EXISTS analytics_runs ({', '.join(f'{n} {t}' for n, t in RUN_COLUMNS)})",
+        "DELETE FROM analytics_state",
     ],
 }
 

@@ -1,14 +1,14 @@
 """Apache Spark, the scale-out engine: the prepared events as partitioned Parquet, and a Spark session.
 
-The store's prepared events (``analytics_events``) are written as Parquet partitioned by month
+The store's prepared tables (``analytics_events``, ``analytics_runs``) are written as Parquet partitioned by month
 (``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL (``s3://``, ``gs://``,
 ``hdfs://``; pyarrow writes it, the cluster reads it). A manifest (``_touchpoints.json``) records which
 preparation the files hold, so they are written again only when the store changed. The session runs on
 ``[spark] master`` (``local[2]`` by default) with its time zone set to UTC, so times mean the same as in
 DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
 
-The files go in ``<location>/analytics_events/``, and only a folder with the manifest is ever deleted or
-rewritten. They hold personal data as the store does: an erasure or a retention run deletes them
+The files go in ``<location>/analytics_events/`` and ``<location>/analytics_runs/`` (each session's runs
+of events, for paths), and only a folder with the manifest is ever deleted or rewritten. They hold personal data as the store does: an erasure or a retention run deletes them
 (``forget``), and the next analysis on Spark writes them again from the store.
 """
 
@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from touchpoints.analytics.columns import COLUMNS, TABLE
+from touchpoints.analytics.columns import COLUMNS, RUN_COLUMNS, RUNS, TABLE
 from touchpoints.store.backend import Backend
 
 if TYPE_CHECKING:
@@ -59,70 +59,89 @@ def _manifest(fs: pafs.FileSystem, path: str) -> dict[str, Any] | None:
 
 
 def export_prepared(db: Backend, location: str, prepared_at: datetime) -> str:
-    """Writes the prepared events under ``location`` unless it already holds this preparation; returns
-    the location as Spark reads it."""
-    fs, path = _filesystem(location)
-    path = f"{path.rstrip('/')}/{TABLE}"  # a folder of its own: nothing else at the location is touched
-    location = f"{location.rstrip('/')}/{TABLE}"
-    mark = prepared_at.isoformat()
+    """Writes the prepared tables under ``location`` (a folder each) unless they already hold this
+    preparation; returns the location as Spark reads it."""
+    names = ", ".join(n for n, _ in COLUMNS)
+    events = (
+        f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY timestamp, message_id"
+    )
+    runs = f"SELECT {', '.join(n for n, _ in RUN_COLUMNS)} FROM {RUNS} ORDER BY session_no, run"
+    fs, root = _filesystem(location)
+    for table, sql, partitioning in [(TABLE, events, ["month"]), (RUNS, runs, None)]:
+        _export(db, fs, f"{root.rstrip('/')}/{table}", table, sql, partitioning, prepared_at.isoformat())
+    return _spark_uri(location if "://" in location else root)
+
+
+def _export(
+    db: Backend,
+    fs: pafs.FileSystem,
+    path: str,
+    table: str,
+    sql: str,
+    partitioning: list[str] | None,
+    mark: str,
+) -> None:
+    # a folder of its own: nothing else at the location is touched
     found = _manifest(fs, path)
-    if found is None or found.get("prepared_at") != mark:
-        if fs.get_file_info(path).type != pafs.FileType.NotFound:
-            if found is None:
-                raise RuntimeError(
-                    f"{path} exists but Touchpoints did not write it (no {MANIFEST}); move it away or set "
-                    "[spark] parquet to another location"
-                )
-            fs.delete_dir_contents(path)
-        fs.create_dir(path, recursive=True)
-        names = ", ".join(n for n, _ in COLUMNS)
-        sql = f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY timestamp, message_id"
-        batches = (_utc(b) for b in db.batches(sql, size=200_000))
-        first = next(batches, None)
-        schema = (
-            first.schema
-            if first is not None
-            else _utc(pa.RecordBatch.from_pylist([], schema=db.arrow(sql + " LIMIT 0").schema)).schema
-        )
-        source = itertools.chain([first] if first is not None else [], batches)
-        ds.write_dataset(
-            source,
-            path,
-            schema=schema,
-            filesystem=fs,
-            format="parquet",
-            partitioning=["month"],
-            partitioning_flavor="hive",
-            existing_data_behavior="overwrite_or_ignore",
-            max_rows_per_group=1_000_000,
-        )
-        with fs.open_output_stream(f"{path}/{MANIFEST}") as f:
-            f.write(json.dumps({"prepared_at": mark, "table": TABLE}).encode("utf-8"))
-    return _spark_uri(location if "://" in location else path)
+    if found is not None and found.get("prepared_at") == mark:
+        return
+    if fs.get_file_info(path).type != pafs.FileType.NotFound:
+        if found is None:
+            raise RuntimeError(
+                f"{path} exists but Touchpoints did not write it (no {MANIFEST}); move it away or set "
+                "[spark] parquet to another location"
+            )
+        fs.delete_dir_contents(path)
+    fs.create_dir(path, recursive=True)
+    batches = (_utc(b) for b in db.batches(sql, size=200_000))
+    first = next(batches, None)
+    schema = (
+        first.schema
+        if first is not None
+        else _utc(pa.RecordBatch.from_pylist([], schema=db.arrow(sql + " LIMIT 0").schema)).schema
+    )
+    source = itertools.chain([first] if first is not None else [], batches)
+    ds.write_dataset(
+        source,
+        path,
+        schema=schema,
+        filesystem=fs,
+        format="parquet",
+        partitioning=partitioning,
+        partitioning_flavor="hive" if partitioning else None,
+        existing_data_behavior="overwrite_or_ignore",
+        max_rows_per_group=1_000_000,
+    )
+    with fs.open_output_stream(f"{path}/{MANIFEST}") as f:
+        f.write(json.dumps({"prepared_at": mark, "table": table}).encode("utf-8"))
 
 
 def _utc(batch: pa.RecordBatch) -> pa.RecordBatch:
     """UTC-adjusted timestamps, so Spark reads a TIMESTAMP in its (UTC) session time zone."""
-    i = batch.schema.get_field_index("timestamp")
-    ts = batch.column(i).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
-    return batch.set_column(i, "timestamp", ts)
+    for i, field in enumerate(batch.schema):
+        if pa.types.is_timestamp(field.type):
+            ts = batch.column(i).cast(pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+            batch = batch.set_column(i, field.name, ts)
+    return batch
 
 
 def forget(location: str) -> bool:
-    """Deletes the exported Parquet (after an erasure or retention): only the folder Touchpoints wrote, the
-    one with its manifest; True when there was something to delete."""
-    if "://" not in location:
-        folder = os.path.join(location, TABLE)
-        if not os.path.isfile(os.path.join(folder, MANIFEST)):
-            return False
-        shutil.rmtree(folder)
-        return True
-    fs, path = pafs.FileSystem.from_uri(location)
-    path = f"{path.rstrip('/')}/{TABLE}"
-    if _manifest(fs, path) is None:
-        return False
-    fs.delete_dir(path)
-    return True
+    """Deletes the exported Parquet (after an erasure or retention): only the folders Touchpoints wrote,
+    the ones with its manifest; True when there was something to delete."""
+    deleted = False
+    for table in (TABLE, RUNS):
+        if "://" not in location:
+            folder = os.path.join(location, table)
+            if os.path.isfile(os.path.join(folder, MANIFEST)):
+                shutil.rmtree(folder)
+                deleted = True
+            continue
+        fs, path = pafs.FileSystem.from_uri(location)
+        path = f"{path.rstrip('/')}/{table}"
+        if _manifest(fs, path) is not None:
+            fs.delete_dir(path)
+            deleted = True
+    return deleted
 
 
 _SESSION: Any = None
@@ -164,12 +183,15 @@ def session(settings: Settings) -> Any:
 
 
 def ibis_backend(spark: Any, location: str) -> Any:
-    """An Ibis backend on the session with the prepared events at ``location`` as ``analytics_events``."""
+    """An Ibis backend on the session with the prepared tables under ``location`` (``analytics_events``
+    and ``analytics_runs``) as views of those names."""
     import ibis
 
     # the schema given, not inferred: a store with no events yet exports a folder with no Parquet file
-    types = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP"}
-    schema = ", ".join(f"`{n}` {types[t]}" for n, t in COLUMNS) + ", `month` STRING"
-    frame = spark.read.schema(schema).parquet(location)
-    frame.select(*(n for n, _ in COLUMNS)).createOrReplaceTempView(TABLE)
+    types = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP", "BIGINT": "BIGINT"}
+    root = location.rstrip("/")
+    for table, columns, extra in [(TABLE, COLUMNS, ", `month` STRING"), (RUNS, RUN_COLUMNS, "")]:
+        schema = ", ".join(f"`{n}` {types[t]}" for n, t in columns) + extra
+        frame = spark.read.schema(schema).parquet(f"{root}/{table}")
+        frame.select(*(n for n, _ in columns)).createOrReplaceTempView(table)
     return ibis.pyspark.connect(spark)

@@ -1,0 +1,82 @@
+"""Sessions' paths read from the prepared runs (``paths_from_runs``: one join per step) are the paths the
+events themselves give (``paths_from_events``: every event in the scope put in order), on the demo world:
+both directions, one to six steps, few or many names kept, and time scopes whose edges cut through
+sessions and through runs of one event (a run that began before the scope's start counts from its first
+event inside it; a path stops at the scope's end)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from touchpoints.analytics.common import Scope
+from touchpoints.analytics.engine import Engine, open_engine
+from touchpoints.analytics.paths import paths_from_events, paths_from_runs, paths_table
+from touchpoints.config import load_settings
+
+
+@pytest.fixture(scope="module")
+def duck(demo_world: tuple[Path, dict[str, Any]]) -> Iterator[Engine]:
+    with open_engine(load_settings(demo_world[0]), "duckdb") as eng:
+        yield eng
+
+
+def rows(eng: Engine, expr: Any) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r.values()) for r in eng.to_arrow(expr).to_pylist())
+
+
+def inside_runs(eng: Engine, n: int) -> list[Any]:
+    """Times strictly inside runs of several events (after the run's first event, before its last)."""
+    runs = eng.runs()
+    long = runs.filter(runs.last_ts > runs.first_ts + timedelta(seconds=2)).order_by(["session_no", "run"])
+    found = (
+        long.select(at=long.first_ts + timedelta(seconds=1)).limit(2000).to_pyarrow().column("at").to_pylist()
+    )
+    assert len(found) >= n, "the demo world has too few runs of one event repeated to cut through"
+    step = len(found) // n
+    return [found[i * step] for i in range(n)]
+
+
+def scopes(eng: Engine) -> list[Scope]:
+    cuts = inside_runs(eng, 6)
+    return [
+        Scope(),
+        Scope(start=cuts[0]),  # from the middle of a run on
+        Scope(end=cuts[1]),  # up to the middle of a run
+        Scope(start=cuts[2], end=cuts[4]),
+        Scope(start=cuts[3], end=cuts[3] + timedelta(minutes=30)),  # as short as the runs answer
+        Scope(start=cuts[5], end=cuts[5] + timedelta(days=20)),
+        Scope(start="2026-03-01", end="2026-07-01"),
+    ]
+
+
+@pytest.mark.parametrize("event", ["Product Viewed", "Page Viewed", "Order Completed", "Cart Viewed"])
+@pytest.mark.parametrize("direction", ["next", "previous"])
+def test_the_runs_give_the_paths_the_events_give(duck: Engine, event: str, direction: str) -> None:
+    compared = 0
+    for scope in scopes(duck):
+        for steps, limit in [(1, 10), (3, 3), (6, 1)]:
+            expected = rows(duck, paths_from_events(duck, event, direction, steps, scope, limit, True))
+            got = rows(duck, paths_from_runs(duck, event, direction, steps, scope, limit))
+            assert got == expected, f"{event} {direction} {steps} steps, limit {limit}, {scope}"
+            compared += len(expected) > 0
+    assert compared >= 12, "too few of the questions had any path to compare"
+
+
+def test_paths_use_the_runs_only_where_they_give_the_same_answer(duck: Engine) -> None:
+    """A scope shorter than the session gap, a filter on channels and customers' paths order the events."""
+    at = inside_runs(duck, 1)[0]
+    short = Scope(start=at, end=at + timedelta(minutes=29))
+    for args in [
+        ("Product Viewed", "next", 3, short, 10, True),
+        ("Product Viewed", "next", 3, Scope(channels=("web",)), 10, True),
+        ("Product Viewed", "next", 3, Scope(), 10, False),
+    ]:
+        assert duck.sql(paths_table(duck, *args)) == duck.sql(paths_from_events(duck, *args))
+    assert duck.sql(paths_table(duck, "Product Viewed", "next", 3, Scope(), 10, True)) == duck.sql(
+        paths_from_runs(duck, "Product Viewed", "next", 3, Scope(), 10)
+    )
