@@ -60,6 +60,14 @@ def test_every_analysis_answers_over_http_as_on_the_command_line(
             f"{server.url}/v1/analytics/sessions", params={"timezone": "Mars/Olympus"}, headers=reader
         )
         assert bad.status_code == 400 and "timezone" in bad.json()["message"]
+        # FastAPI's own checks of a parameter answer the same way: a 400 naming it, not a 422
+        bad = httpx.get(
+            f"{server.url}/v1/analytics/paths", params={"event": "A", "steps": "50"}, headers=reader
+        )
+        assert bad.status_code == 400 and bad.json()["code"] == "bad_parameter"
+        assert bad.json()["message"].startswith("steps '50': "), bad.text
+        bad = httpx.get(f"{server.url}/v1/analytics/funnel", headers=reader)
+        assert bad.status_code == 400 and bad.json()["message"].startswith("steps: "), bad.text
         assert httpx.get(f"{server.url}/v1/analytics/trends", headers=home.basic).status_code in (401, 403)
     finally:
         server.kill()
