@@ -645,7 +645,7 @@ def _paths_sql_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return sorted((int(r[0]), r[1], r[2], int(r[3]), int(r[4])) for r in rows)
 
 
-def paths_sql(engine: str, anchor: str, since: str = "") -> str:
+def paths_sql(engine: str, anchor: str, since: str = "", unit: str = "session") -> str:
     """Without the prepared runs (DuckDB): runs of one event folded (lag), the next steps read with lead,
     on the anchor's rows only; each step's top events named by a count over the anchors' steps (a small
     table) joined back to the anchors' wide rows."""
@@ -654,11 +654,12 @@ def paths_sql(engine: str, anchor: str, since: str = "") -> str:
     cols = ["coalesce(e1, '(end)') AS s1"] + [
         f"CASE WHEN e{k - 1} IS NOT NULL THEN coalesce(e{k}, '(end)') END AS s{k}" for k in steps if k > 1
     ]
-    window = "WINDOW w AS (PARTITION BY session_id ORDER BY timestamp, message_id)"
+    key = "session_id" if unit == "session" else "customer_id"
+    window = f"WINDOW w AS (PARTITION BY {key} ORDER BY timestamp, message_id)"
     head = f"""
     WITH o AS (
         SELECT session_id, customer_id, message_id, timestamp, event, lag(event) OVER w AS before
-        FROM analytics_events WHERE session_id IS NOT NULL{_since(since)} {window}
+        FROM analytics_events WHERE {key} IS NOT NULL{_since(since)} {window}
     ), d AS (
         SELECT message_id, customer_id, event, {leads} FROM o WHERE before IS NULL OR before <> event {window}
     ), a AS (
@@ -690,7 +691,7 @@ def paths_sql(engine: str, anchor: str, since: str = "") -> str:
     """
 
 
-def paths_runs_sql(anchor: str, since: str = "") -> str:
+def paths_runs_sql(anchor: str, since: str = "", unit: str = "session") -> str:
     """The same question over the prepared runs (each session's runs numbered, with the next run's
     event): the anchor runs once per step, joined to the run step - 1 further on; each step's top events
     named by a count over those rows, joined back. The same SQL on DuckDB and Spark."""
@@ -698,10 +699,11 @@ def paths_runs_sql(anchor: str, since: str = "") -> str:
     after = f" AND last_ts >= TIMESTAMP '{since}'" if since else ""
     return f"""
     WITH a AS (
-        SELECT session_no, run, customer_id FROM analytics_runs WHERE event = {_q(anchor)}{after}
+        SELECT unit_no, run, customer_id FROM analytics_runs WHERE unit = '{unit}' AND event = {_q(anchor)}{after}
     ), l AS (
         SELECT s.k AS step, a.customer_id, r.event AS near, coalesce(r.next_event, '(end)') AS far
-        FROM a CROSS JOIN ({ks}) s JOIN analytics_runs r ON r.session_no = a.session_no AND r.run = a.run + s.k - 1
+        FROM a CROSS JOIN ({ks}) s JOIN analytics_runs r
+            ON r.unit = '{unit}' AND r.unit_no = a.unit_no AND r.run = a.run + s.k - 1
     ), counted AS (
         SELECT step, far, count(*) AS n FROM l GROUP BY step, far
     ), top AS (
@@ -801,6 +803,14 @@ def cases(since: str = "") -> tuple[list[Case], list[str]]:
             lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, None, PATH_LIMIT),
             {x: paths_runs_sql("Product Viewed") for x in ("duckdb", "spark")},
             _paths_api_rows, _paths_sql_rows, {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed")},
+        ))  # fmt: skip
+        out.append(Case(
+            "paths: 3 steps after Product Viewed, by customer", "paths",
+            lambda e, m=m: m.paths(e, "Product Viewed", steps=PATH_STEPS, limit=PATH_LIMIT, by_session=False),
+            lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, None, PATH_LIMIT, False),
+            {x: paths_runs_sql("Product Viewed", unit="customer") for x in ("duckdb", "spark")},
+            _paths_api_rows, _paths_sql_rows,
+            {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed", unit="customer")},
         ))  # fmt: skip
         if since:
             out.append(Case(

@@ -1,5 +1,5 @@
-"""Sessions' paths read from the prepared runs (``paths_from_runs``: one join per step) are the paths the
-events themselves give (``paths_from_events``: every event in the scope put in order), on the demo world:
+"""Paths read from the prepared runs (``paths_from_runs``: one join per step) are the paths the events
+themselves give (``paths_from_events``: every event in the scope put in order), on the demo world:
 both directions, one to six steps, few or many names kept, and time scopes whose edges cut through
 sessions and through runs of one event (a run that began before the scope's start counts from its first
 event inside it; a path stops at the scope's end)."""
@@ -32,7 +32,9 @@ def rows(eng: Engine, expr: Any) -> list[tuple[Any, ...]]:
 def inside_runs(eng: Engine, n: int) -> list[Any]:
     """Times strictly inside runs of several events (after the run's first event, before its last)."""
     runs = eng.runs()
-    long = runs.filter(runs.last_ts > runs.first_ts + timedelta(seconds=2)).order_by(["session_no", "run"])
+    long = runs.filter(runs.unit == "session", runs.last_ts > runs.first_ts + timedelta(seconds=2)).order_by(
+        ["unit_no", "run"]
+    )
     found = (
         long.select(at=long.first_ts + timedelta(seconds=1)).limit(2000).to_pyarrow().column("at").to_pylist()
     )
@@ -67,16 +69,35 @@ def test_the_runs_give_the_paths_the_events_give(duck: Engine, event: str, direc
     assert compared >= 12, "too few of the questions had any path to compare"
 
 
+@pytest.mark.parametrize("direction", ["next", "previous"])
+def test_customers_runs_give_the_paths_their_events_give(duck: Engine, direction: str) -> None:
+    """Each customer's runs (all their events, every channel): the whole time, or from or up to a time
+    inside a run."""
+    cuts = inside_runs(duck, 2)
+    for scope in [Scope(), Scope(start=cuts[0]), Scope(end=cuts[1])]:
+        for event, steps, limit in [
+            ("Product Viewed", 3, 4),
+            ("Order Completed", 5, 10),
+            ("Page Viewed", 1, 2),
+        ]:
+            expected = rows(duck, paths_from_events(duck, event, direction, steps, scope, limit, False))
+            got = rows(duck, paths_from_runs(duck, event, direction, steps, scope, limit, False))
+            assert got == expected, f"{event} {direction} {steps} steps, limit {limit}, {scope}"
+            assert expected
+
+
 def test_paths_use_the_runs_only_where_they_give_the_same_answer(duck: Engine) -> None:
-    """A scope shorter than the session gap, a filter on channels and customers' paths order the events."""
+    """A scope shorter than the session gap, a filter on channels and customers' paths within a scope
+    with both ends order the events."""
     at = inside_runs(duck, 1)[0]
     short = Scope(start=at, end=at + timedelta(minutes=29))
     for args in [
         ("Product Viewed", "next", 3, short, 10, True),
         ("Product Viewed", "next", 3, Scope(channels=("web",)), 10, True),
-        ("Product Viewed", "next", 3, Scope(), 10, False),
+        ("Product Viewed", "next", 3, Scope(start="2026-03-01", end="2026-07-01"), 10, False),
     ]:
         assert duck.sql(paths_table(duck, *args)) == duck.sql(paths_from_events(duck, *args))
-    assert duck.sql(paths_table(duck, "Product Viewed", "next", 3, Scope(), 10, True)) == duck.sql(
-        paths_from_runs(duck, "Product Viewed", "next", 3, Scope(), 10)
-    )
+    for by_session in (True, False):
+        assert duck.sql(paths_table(duck, "Product Viewed", "next", 3, Scope(), 10, by_session)) == duck.sql(
+            paths_from_runs(duck, "Product Viewed", "next", 3, Scope(), 10, by_session)
+        )

@@ -30,19 +30,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("properties", "VARCHAR"),  # JSON text
 )
 
-# Each session's runs (``prepared``): a run is one event or several of the same name in a row (a page
-# refreshed, three products viewed one after another), numbered in order within the session, with its
-# neighbours, so paths read what comes next or before with a join instead of ordering every event.
+# Each session's and each customer's runs (``prepared``): a run is one event or several of the same name in
+# a row (a page refreshed, three products viewed one after another), numbered in order within its session
+# or customer, with its neighbours, so paths read what comes next or before with a join instead of
+# ordering every event.
 RUNS = "analytics_runs"
 
 RUN_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("session_no", "BIGINT"),  # the session, numbered (in order of its first event)
-    ("run", "BIGINT"),  # 1, 2, ... within the session
+    ("unit", "VARCHAR"),  # session or customer
+    ("unit_no", "BIGINT"),  # the session or customer, numbered (unique across both)
+    ("run", "BIGINT"),  # 1, 2, ... within it
     ("event", "VARCHAR"),
     ("first_ts", "TIMESTAMP"),  # the run's first event (UTC)
     ("last_ts", "TIMESTAMP"),  # and its last
     ("customer_id", "VARCHAR"),  # of the run's first event, as in analytics_events
-    ("next_event", "VARCHAR"),  # the next run's event, NULL after the session's last run
+    ("next_event", "VARCHAR"),  # the next run's event, NULL after the last run
     ("next_first_ts", "TIMESTAMP"),
     ("previous_event", "VARCHAR"),  # the previous run's event, NULL before the first
     ("previous_last_ts", "TIMESTAMP"),

@@ -12,13 +12,15 @@ each step the ``limit`` most frequent events keep their name; the rest are ``Oth
 customers among them after identity resolution (paths of events without a customer count in ``count``
 only).
 
-Sessions' paths are read from the runs prepared with the events (``prepared``: each session's runs,
-numbered, with their neighbours' events), so a question joins each anchor run to the runs 1 .. ``steps``
-away instead of putting a year of events in order. A time scope keeps the runs with an event in it:
-within a session, events are at most the session gap (30 minutes) apart, so when the scope is at least
-that long, a run that began before the scope's start and goes on into it has an event in it, and the
-answer is the one the events give; it counts for the customer of the run's first event. Shorter scopes,
-a filter on channels and customers' paths order the events themselves (``paths_from_events``).
+Paths are read from the runs prepared with the events (``prepared``: each session's and each customer's
+runs, numbered, with their neighbours' events), so a question joins each anchor run to the runs 1 ..
+``steps`` away instead of putting a year of events in order. A time scope keeps the runs with an event in
+it: within a session, events are at most the session gap (30 minutes) apart, so when the scope is at
+least that long, a run that began before the scope's start and goes on into it has an event in it, and
+the answer is the one the events give; it counts for the customer of the run's first event. A
+customer's events can be months apart, so customers' paths use the runs with a scope open on one side
+(or none). Shorter scopes, scopes with both ends for customers, and a filter on channels order the
+events themselves (``paths_from_events``).
 """
 
 from __future__ import annotations
@@ -54,21 +56,25 @@ def paths_table(
     _check(event, direction, steps, limit)
     scope = scope or Scope()
     start, end = scope.bounds(engine)
-    short = start is not None and end is not None and end - start < timedelta(minutes=SESSION_GAP_MINUTES)
-    if by_session and not scope.channels and not short:
-        return paths_from_runs(engine, event, direction, steps, scope, limit)
+    # (a customer's events may be months apart: a scope with both ends asks the events)
+    exact = (
+        start is None or end is None or (by_session and end - start >= timedelta(minutes=SESSION_GAP_MINUTES))
+    )
+    if exact and not scope.channels:
+        return paths_from_runs(engine, event, direction, steps, scope, limit, by_session)
     return paths_from_events(engine, event, direction, steps, scope, limit, by_session)
 
 
 def paths_from_runs(
-    engine: Engine, event: str, direction: str, steps: int, scope: Scope, limit: int
+    engine: Engine, event: str, direction: str, steps: int, scope: Scope, limit: int, by_session: bool = True
 ) -> ir.Table:
-    """Sessions' paths from the prepared runs (see the module's doc for when they equal the events')."""
+    """Paths from the prepared runs (see the module's doc for when they equal the events')."""
     start, end = scope.bounds(engine)
     forward = direction == "next"
     runs = engine.runs()
-    anchors = runs.filter(runs.event == event, *_within(runs, start, end))
-    anchors = anchors.select(a_session=anchors.session_no, a_run=anchors.run, who=anchors.customer_id)
+    unit = "session" if by_session else "customer"
+    anchors = runs.filter(runs.unit == unit, runs.event == event, *_within(runs, start, end))
+    anchors = anchors.select(a_unit=anchors.unit_no, a_run=anchors.run, who=anchors.customer_id)
     # each anchor once per step: the run step - 1 away (the anchor itself at step 1) and the one after it
     ks = ibis.range(1, steps + 1).unnest().name("k").as_table()
     ks = ks.select(step=ks.k.cast("int64"))
@@ -82,7 +88,8 @@ def paths_from_runs(
         else ([near.last_ts >= _ts(start)] if start is not None else [])
     )
     joined = offsets.join(
-        near, [near.session_no == offsets.a_session, near.run == here, near.event.notnull(), *edge]
+        near,
+        [near.unit == unit, near.unit_no == offsets.a_unit, near.run == here, near.event.notnull(), *edge],
     )
     if forward:
         beyond = joined.next_event.notnull()

@@ -11,9 +11,9 @@ opt-out, or no grant where analytics is opt-in), so they still count as events a
 a customer. Erasure deletes the person's rows here as in ``events`` (the privacy inventory lists this
 table) and marks the copy stale, so redactions reach it at the next refresh.
 
-With them, each session's runs (``analytics_runs``): the session's events in order with a run of one event
-folded into one row (``Product Viewed`` three times in a row is one step), numbered, each with the events
-of the runs before and after it. Paths read those instead of putting every event of the year in order at
+With them, each session's and each customer's runs (``analytics_runs``): the events in order with a run of
+one event folded into one row (``Product Viewed`` three times in a row is one step), numbered, each with
+the events of the runs before and after it. Paths read those instead of putting every event of the year in order at
 each question (``paths``).
 
 The copy is rebuilt when the store changed since (``fingerprint``: events, identities, links, consents),
@@ -100,35 +100,43 @@ def build_sql(gate: Gate) -> str:
     """
 
 
-# The order of a session's events is (timestamp, message_id) everywhere: in the sessions themselves
-# (``events_enriched``), in ``paths`` and here. A run starts where the event differs from the one before.
+# The order of a session's or a customer's events is (timestamp, message_id) everywhere: in the sessions
+# themselves (``events_enriched``), in ``paths`` and here. A run starts where the event differs from the one
+# before.
 RUNS_SQL = f"""
     CREATE OR REPLACE TABLE {RUNS} AS SELECT {", ".join(f"{n}::{t} AS {n}" for n, t in RUN_COLUMNS)} FROM (
-    WITH sessions AS (
-        SELECT session_id, row_number() OVER (ORDER BY min(timestamp), session_id) AS session_no
-        FROM {TABLE} WHERE session_id IS NOT NULL GROUP BY session_id
+    WITH keyed AS (
+        SELECT 'session' AS unit, session_id AS k, event, timestamp, message_id, customer_id
+        FROM {TABLE} WHERE session_id IS NOT NULL
+        UNION ALL
+        SELECT 'customer' AS unit, customer_id AS k, event, timestamp, message_id, customer_id
+        FROM {TABLE} WHERE customer_id IS NOT NULL
+    ),
+    numbers AS (
+        SELECT unit, k, row_number() OVER (ORDER BY unit DESC, min(timestamp), k) AS unit_no
+        FROM keyed GROUP BY unit, k
     ),
     marked AS (
-        SELECT s.session_no, e.event, e.timestamp, e.message_id, e.customer_id,
+        SELECT n.unit, n.unit_no, e.event, e.timestamp, e.message_id, e.customer_id,
             CASE WHEN lag(e.event) OVER w IS NULL OR lag(e.event) OVER w <> e.event THEN 1 ELSE 0 END AS starts
-        FROM {TABLE} e JOIN sessions s USING (session_id)
-        WINDOW w AS (PARTITION BY s.session_no ORDER BY e.timestamp, e.message_id)
+        FROM keyed e JOIN numbers n USING (unit, k)
+        WINDOW w AS (PARTITION BY n.unit_no ORDER BY e.timestamp, e.message_id)
     ),
     numbered AS (
-        SELECT *, sum(starts) OVER (PARTITION BY session_no ORDER BY timestamp, message_id
+        SELECT *, sum(starts) OVER (PARTITION BY unit_no ORDER BY timestamp, message_id
             ROWS UNBOUNDED PRECEDING) AS run
         FROM marked
     ),
     runs AS (
-        SELECT session_no, run, max(CASE WHEN starts = 1 THEN event END) AS event,
+        SELECT unit, unit_no, run, max(CASE WHEN starts = 1 THEN event END) AS event,
             min(timestamp) AS first_ts, max(timestamp) AS last_ts,
             max(CASE WHEN starts = 1 THEN customer_id END) AS customer_id
-        FROM numbered GROUP BY session_no, run
+        FROM numbered GROUP BY unit, unit_no, run
     )
     SELECT *, lead(event) OVER s AS next_event, lead(first_ts) OVER s AS next_first_ts,
         lag(event) OVER s AS previous_event, lag(last_ts) OVER s AS previous_last_ts
-    FROM runs WINDOW s AS (PARTITION BY session_no ORDER BY run)
-    ) ORDER BY session_no, run
+    FROM runs WINDOW s AS (PARTITION BY unit_no ORDER BY run)
+    ) ORDER BY unit_no, run
 """
 
 

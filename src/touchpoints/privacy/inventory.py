@@ -45,7 +45,7 @@ PERSONAL: tuple[PersonalTable, ...] = (
     PersonalTable("analytics_events", "the prepared copy of the events analyses read: customer id, ids, pages, "
                   "referrers, devices, properties (rebuilt from events; stale after an erasure)",
                   "message_id IN (SELECT message_id FROM _subject_messages)"),
-    PersonalTable("analytics_runs", "each session's runs of events for paths (event names, times, customer id), "
+    PersonalTable("analytics_runs", "each session's and customer's runs of events for paths (event names, times, customer id), "
                   "built with the prepared events; emptied with them by an erasure",
                   "customer_id IN (SELECT customer_id FROM _subject_customers)"),
     PersonalTable("customer_values", "each customer's value scores (purchases, spend, CLV, P(alive), churn risk, RFM "

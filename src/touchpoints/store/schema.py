@@ -256,7 +256,7 @@ _STEPS: dict[int, list[str]] = {
         "CREATE TABLE IF NOT EXISTS value_models ("
         "refreshed_at TIMESTAMPTZ NOT NULL, as_of DATE NOT NULL, report JSON NOT NULL)",
     ],
-    # Paths (analytics/prepared.py): each session's runs of events, built with the prepared events; the
+    # Paths (analytics/prepared.py): each session's and customer's runs of events, built with the prepared events; the
     # prepared events are marked stale so the next analysis builds both.
     8: [
         f"CREATE TABLE IF NOT EXISTS analytics_runs ({', '.join(f'{n} {t}' for n, t in RUN_COLUMNS)})",

@@ -1,15 +1,16 @@
 """Apache Spark, the scale-out engine: the prepared events as partitioned Parquet, and a Spark session.
 
-The store's prepared tables (``analytics_events``, ``analytics_runs``) are written as Parquet partitioned by month
-(``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL (``s3://``, ``gs://``,
+The store's prepared tables (``analytics_events``, ``analytics_runs``) are written as Parquet (the events
+partitioned by month, ``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL (``s3://``, ``gs://``,
 ``hdfs://``; pyarrow writes it, the cluster reads it). A manifest (``_touchpoints.json``) records which
 preparation the files hold, so they are written again only when the store changed. The session runs on
 ``[spark] master`` (``local[2]`` by default) with its time zone set to UTC, so times mean the same as in
 DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
 
-The files go in ``<location>/analytics_events/`` and ``<location>/analytics_runs/`` (each session's runs
-of events, for paths), and only a folder with the manifest is ever deleted or rewritten. They hold personal data as the store does: an erasure or a retention run deletes them
-(``forget``), and the next analysis on Spark writes them again from the store.
+The files go in ``<location>/analytics_events/`` and ``<location>/analytics_runs/`` (each session's and
+customer's runs of events, for paths), and only a folder with the manifest is ever deleted or rewritten.
+They hold personal data as the store does: an erasure or a retention run deletes them (``forget``), and
+the next analysis on Spark writes them again from the store.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def export_prepared(db: Backend, location: str, prepared_at: datetime) -> str:
     events = (
         f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY timestamp, message_id"
     )
-    runs = f"SELECT {', '.join(n for n, _ in RUN_COLUMNS)} FROM {RUNS} ORDER BY session_no, run"
+    runs = f"SELECT {', '.join(n for n, _ in RUN_COLUMNS)} FROM {RUNS} ORDER BY unit_no, run"
     fs, root = _filesystem(location)
     for table, sql, partitioning in [(TABLE, events, ["month"]), (RUNS, runs, None)]:
         _export(db, fs, f"{root.rstrip('/')}/{table}", table, sql, partitioning, prepared_at.isoformat())
