@@ -116,26 +116,20 @@ RUNS_SQL = f"""
         SELECT unit, k, row_number() OVER (ORDER BY unit DESC, min(timestamp), k) AS unit_no
         FROM keyed GROUP BY unit, k
     ),
-    marked AS (
+    marked AS (  -- each event with the one before it (and its time), and its unit's last time
         SELECT n.unit, n.unit_no, e.event, e.timestamp, e.message_id, e.customer_id,
-            CASE WHEN lag(e.event) OVER w IS NULL OR lag(e.event) OVER w <> e.event THEN 1 ELSE 0 END AS starts
+            lag(e.event) OVER w AS before, lag(e.timestamp) OVER w AS before_ts,
+            max(e.timestamp) OVER (PARTITION BY n.unit_no) AS unit_last_ts
         FROM keyed e JOIN numbers n USING (unit, k)
         WINDOW w AS (PARTITION BY n.unit_no ORDER BY e.timestamp, e.message_id)
     ),
-    numbered AS (
-        SELECT *, sum(starts) OVER (PARTITION BY unit_no ORDER BY timestamp, message_id
-            ROWS UNBOUNDED PRECEDING) AS run
-        FROM marked
-    ),
-    runs AS (
-        SELECT unit, unit_no, run, max(CASE WHEN starts = 1 THEN event END) AS event,
-            min(timestamp) AS first_ts, max(timestamp) AS last_ts,
-            max(CASE WHEN starts = 1 THEN customer_id END) AS customer_id
-        FROM numbered GROUP BY unit, unit_no, run
-    )
-    SELECT *, lead(event) OVER s AS next_event, lead(first_ts) OVER s AS next_first_ts,
-        lag(event) OVER s AS previous_event, lag(last_ts) OVER s AS previous_last_ts
-    FROM runs WINDOW s AS (PARTITION BY unit_no ORDER BY run)
+    starts AS (SELECT * FROM marked WHERE before IS NULL OR before <> event)
+    -- a run ends where the next begins: its last event is the one before the next run's first
+    SELECT unit, unit_no, row_number() OVER s AS run, event, timestamp AS first_ts,
+        coalesce(lead(before_ts) OVER s, unit_last_ts) AS last_ts, customer_id,
+        lead(event) OVER s AS next_event, lead(timestamp) OVER s AS next_first_ts,
+        lag(event) OVER s AS previous_event, before_ts AS previous_last_ts
+    FROM starts WINDOW s AS (PARTITION BY unit_no ORDER BY timestamp, message_id)
     ) ORDER BY unit_no, run
 """
 

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -121,19 +122,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's checks of query parameters (a number out of range, a missing one) answer as the
-        # analyses' own checks do: a 400 that names the parameter and what it was given; a body that
-        # does not fit is a 422
-        problems, body = [], False
+        # The analytics API's own checks answer a bad parameter with a 400 that names it; FastAPI's checks
+        # of its query parameters (a number out of range, a missing one) answer the same way there. The
+        # other routes keep FastAPI's 422 (their documented answer).
+        if not request.url.path.startswith("/v1/analytics/"):
+            return await request_validation_exception_handler(request, exc)
+        problems = []
         for problem in exc.errors():
             where = [str(part) for part in problem.get("loc", ())]
-            body = body or (bool(where) and where[0] == "body")
             name = ".".join(where[1:]) or ".".join(where) or "request"
             given = problem.get("input")
             shown = f" {given!r}" if isinstance(given, str | int | float) else ""
             problems.append(f"{name}{shown}: {problem.get('msg', 'not valid')}")
-        status, code = (422, "invalid_body") if body else (400, "bad_parameter")
-        answer = error(status, code, "; ".join(problems))
+        answer = error(400, "bad_parameter", "; ".join(problems), {"cache-control": "no-store"})
         return Response(answer.body, answer.status, answer.headers, media_type="application/json")
 
     @app.get("/health", tags=["health"], summary="Liveness: answers 200 with no data and no auth")
