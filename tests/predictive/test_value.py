@@ -135,6 +135,10 @@ def test_refresh_scores_every_buyer_and_the_profile_shows_it(home: Home) -> None
     assert (u01["orders"], u01["spend"]) == (1, 21.0)  # the re-sent order counted once
     u10, u11 = (values[_customer(home, u)] for u in ("u10", "u11"))
     assert u10["spend"] == 30.0 - 5.0 - 5.0  # every partial refund
+    # ... as the profile counts them (Order Refunded events after --as-of count there: u10 has none)
+    shown10 = json.loads(cli("profiles", "show", "u10", "--json", "--home", str(home.path)).stdout)
+    shown10 = shown10["computed"]
+    assert (shown10["total_spend"], shown10["refunds"]) == (20.0, 1)
     assert u11["spend"] == 31.0  # the version of the order as of --as-of, not the later one
     assert u05["orders"] == 2 and u05["frequency"] == 1  # the anonymous order is the customer's
     # the biggest spender with the most purchases is a Champion and worth the most

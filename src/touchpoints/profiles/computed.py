@@ -1,8 +1,9 @@
 """Computed traits: what a customer's events add up to, computed in SQL at read time.
 
 - ``first_seen``, ``last_seen``, ``events``, ``channels`` (events per channel, most used first);
-- ``orders`` (Order Completed, one per order id and store), ``refunds`` (Order Refunded; an amount missing
-  from the refund is the refunded order's), ``total_spend`` (orders less refunds) and
+- ``orders`` (Order Completed, one per order id and store), ``refunds`` (orders refunded: every Order
+  Refunded of an order counts, one without an amount refunds the whole order, together never more than the
+  order, as ``value refresh`` counts them), ``total_spend`` (orders less refunds) and
   ``average_order_value`` (orders before refunds, per order) in the customer's main ``currency`` (the one
   most of their orders are in; ``spend_by_currency`` has every currency), ``last_purchase``;
 - ``favourite_category``: the product category with the most units across the customer's orders;
@@ -39,13 +40,18 @@ orders AS (
     FROM ev WHERE type = 'track' AND event = 'Order Completed'
     QUALIFY row_number() OVER (PARTITION BY order_key ORDER BY {_LATEST}) = 1
 ),
-refunds AS (
-    SELECT ev.message_id, abs(coalesce({_amount("ev")}, o.amount)) AS amount,
-           coalesce(upper(ev.properties ->> '$.currency'), o.currency) AS currency
-    FROM ev LEFT JOIN orders o ON o.order_key = {_order_key("ev")}
-    WHERE ev.type = 'track' AND ev.event = 'Order Refunded'
-    QUALIFY row_number() OVER (
-        PARTITION BY {_order_key("ev")} ORDER BY ev.timestamp DESC, ev.message_id DESC) = 1
+refunds AS (  -- per refunded order: every refund counts (one without an amount refunds the whole order),
+               -- together never more than the order
+    SELECT r.order_key,
+           CASE WHEN any_value(o.amount) IS NULL THEN sum(abs(r.amount))
+                WHEN bool_or(r.amount IS NULL) THEN any_value(o.amount)
+                ELSE least(sum(abs(r.amount)), any_value(o.amount)) END AS amount,
+           coalesce(max(r.currency), any_value(o.currency)) AS currency
+    FROM (SELECT {_order_key("ev")} AS order_key, {_amount("ev")} AS amount,
+                 upper(ev.properties ->> '$.currency') AS currency
+          FROM ev WHERE ev.type = 'track' AND ev.event = 'Order Refunded') r
+    LEFT JOIN orders o ON o.order_key = r.order_key
+    GROUP BY r.order_key
 )"""
 
 
