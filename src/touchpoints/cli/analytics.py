@@ -181,8 +181,9 @@ def analytics() -> None:
 @home_option
 @json_option
 def prepare_cmd(engine: str | None, home: str | None, as_json: bool) -> None:
-    """Prepare the events for analysis now (customers, sessions, referrers, devices). Analyses do this
-    themselves when the store changed; run it after a large import to pay the cost up front."""
+    """Prepare the events for analysis now (customers, sessions, referrers, devices, and each session's
+    and customer's runs of events for paths). Analyses do this themselves when the store changed; run it
+    after a large import to pay the cost up front."""
     from touchpoints.analytics import prepared
     from touchpoints.privacy.gate import Gate
 
