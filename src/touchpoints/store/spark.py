@@ -55,8 +55,10 @@ def _manifest(fs: pafs.FileSystem, path: str) -> dict[str, Any] | None:
         with fs.open_input_stream(f"{path}/{MANIFEST}") as f:
             data: dict[str, Any] = json.loads(f.read().decode("utf-8"))
             return data
-    except (FileNotFoundError, OSError, ValueError):
+    except (FileNotFoundError, ValueError):  # none, or not one Touchpoints wrote
         return None
+    # any other OSError (an object store out of reach) goes up: an erasure must not report the copy
+    # deleted when it could not even look
 
 
 def export_prepared(db: Backend, location: str, prepared_at: datetime) -> str:
@@ -83,7 +85,10 @@ def _export(
     mark: str,
 ) -> None:
     # a folder of its own: nothing else at the location is touched
-    found = _manifest(fs, path)
+    try:
+        found = _manifest(fs, path)
+    except OSError as exc:
+        raise RuntimeError(f"[spark] parquet: cannot read {path}: {exc}") from exc
     if found is not None and found.get("prepared_at") == mark:
         return
     if fs.get_file_info(path).type != pafs.FileType.NotFound:
@@ -94,6 +99,9 @@ def _export(
             )
         fs.delete_dir_contents(path)
     fs.create_dir(path, recursive=True)
+    # the manifest first (for no preparation yet), so that files left by a write that fails half-way are
+    # still Touchpoints' own: ``forget`` deletes them, the next export replaces them
+    _write_manifest(fs, path, table, None)
     batches = (_utc(b) for b in db.batches(sql, size=200_000))
     first = next(batches, None)
     schema = (
@@ -113,6 +121,10 @@ def _export(
         existing_data_behavior="overwrite_or_ignore",
         max_rows_per_group=1_000_000,
     )
+    _write_manifest(fs, path, table, mark)
+
+
+def _write_manifest(fs: pafs.FileSystem, path: str, table: str, mark: str | None) -> None:
     with fs.open_output_stream(f"{path}/{MANIFEST}") as f:
         f.write(json.dumps({"prepared_at": mark, "table": table}).encode("utf-8"))
 
