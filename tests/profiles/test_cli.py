@@ -160,3 +160,12 @@ def test_a_merge_shows_in_the_profile_at_once(world: World) -> None:
     assert after["computed"]["events"] == JANE_EVENTS + 2
     assert after["computed"]["last_seen"] == "2026-03-08T08:05:00.000000Z"
     assert [e["message_id"] for e in after["timeline"]] == ["w-11", "w-10"]
+
+
+def test_a_consent_recorded_on_the_command_line_reads_well(world: World) -> None:
+    """A statement taken by phone has a source (who recorded it) and no channel: no "None" is printed."""
+    run("privacy", "consent", "u-jane", "--grant", "marketing", "--evidence", "phone call",
+        "--home", str(world.home.path))  # fmt: skip
+    text = run("profiles", "show", "u-jane", "--home", str(world.home.path)).stdout
+    line = next(x for x in text.splitlines() if x.strip().startswith("marketing"))
+    assert "granted" in line and "cli:" in line and "None" not in line, line

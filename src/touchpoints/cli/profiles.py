@@ -178,7 +178,9 @@ def render(p: dict[str, Any]) -> str:
         lines.append("  unknown: no consent choice recorded")
     for purpose, state in p["consent"]["purposes"].items():
         word = "granted" if state["granted"] else "refused"
-        lines.append(f"  {purpose:<20} {word:<8} {state['source']}/{state['channel']}  {_day(state['at'])}")
+        # a statement recorded on the command line or the API has a source but no channel
+        where = "/".join(str(part) for part in (state["source"], state["channel"]) if part)
+        lines.append(f"  {purpose:<20} {word:<8} {where}  {_day(state['at'])}")
     lines += ["", click.style("Timeline (newest first)", bold=True)]
     lines += [f"  {_day(e['at'])}  {e['summary']}" for e in p["timeline"]]
     if p["next_before"]:
