@@ -86,3 +86,24 @@ def test_a_question_asked_again_is_compiled_once_and_reads_the_events_of_the_mom
     with open_engine(load_settings(home.path), "duckdb") as eng:
         funnel(eng, ["A", "B"], "2d")  # another question is compiled anew
     assert len(built) == 2
+
+
+def test_tables_prepared_by_another_version_are_prepared_again(home: Home) -> None:
+    """A store prepared by a version of Touchpoints that built the prepared tables differently (here its
+    mark without this version's layout, and a runs table of another shape) is prepared again before it is
+    read, even where the HTTP API would serve a copy up to max_staleness_seconds old."""
+    from touchpoints.analytics import prepared
+    from touchpoints.analytics.paths import paths
+    from touchpoints.privacy.gate import Gate
+
+    _import(home, [_row("anon-1", "A", 0), _row("anon-1", "B", 1)])
+    settings = load_settings(home.path)
+    with open_store(settings.store_path) as db:
+        prepared.rebuild(db, Gate.for_settings(settings))
+        db.execute("CREATE OR REPLACE TABLE analytics_runs (session_no BIGINT, run BIGINT)")  # an older shape
+        db.execute("UPDATE analytics_state SET fingerprint = 'an older layout|' || fingerprint")
+    with open_engine(settings, "duckdb", max_staleness_seconds=3600) as eng:
+        assert eng.about["rebuilt"]
+        answer = paths(eng, "A")
+    links = [(link["source"], link["target"], link["count"]) for link in answer["links"]]
+    assert links == [("0:A", "1:B", 1), ("1:B", "2:(end)", 1)]

@@ -45,6 +45,11 @@ class Prepared:
     seconds: float
 
 
+# What the prepared tables hold and how: changed whenever a version of Touchpoints builds them differently,
+# so a store prepared by another version is prepared again before it is read.
+LAYOUT = "layout-2"
+
+
 def fingerprint(db: Backend, gate: Gate | None = None) -> str:
     """Changes whenever what the prepared events show could change: events added or deleted, identifiers
     linked, split or moved to another customer (an unmerge updates in place, hence the checksum), consent
@@ -57,7 +62,7 @@ def fingerprint(db: Backend, gate: Gate | None = None) -> str:
         "(SELECT count(*) FROM consents), (SELECT count(*) FROM user_agents), "
         "(SELECT sum(hash(node, customer_id)) FROM identities), (SELECT count(*) FROM identity_separations)"
     )[0]
-    return "|".join(["" if v is None else str(v) for v in row] + [policy])
+    return "|".join([LAYOUT] + ["" if v is None else str(v) for v in row] + [policy])
 
 
 def state(db: Backend) -> tuple[str, datetime, int] | None:
@@ -141,7 +146,8 @@ def ensure(db: Backend, gate: Gate, *, max_staleness_seconds: float = 0.0) -> Pr
     if current is not None:
         mark, prepared_at, rows = current
         age = (datetime.now(UTC) - prepared_at).total_seconds()
-        if age < max_staleness_seconds or mark == fingerprint(db, gate):
+        same_layout = mark.startswith(LAYOUT + "|")
+        if (same_layout and age < max_staleness_seconds) or mark == fingerprint(db, gate):
             return Prepared(rows, prepared_at, False, 0.0)
     return rebuild(db, gate, unless_current=True)
 
