@@ -206,3 +206,16 @@ def test_every_link_matches_the_rows_read_by_hand(eng: Engine, kwargs: dict[str,
 def test_a_bad_parameter_is_an_error_that_names_it(eng: Engine, kwargs: dict[str, Any], option: str) -> None:
     with pytest.raises(AnalysisError, match=option):
         paths(eng, **kwargs)
+
+
+def test_the_command_reads_step_by_step_and_says_when_there_is_no_such_event(shop: Home) -> None:
+    from tests.analytics.conftest import cli
+
+    home = ["--home", str(shop.path)]
+    text = cli("analytics", "paths", "--event", CV, "--direction", "previous", "--steps", "2", *home).stdout
+    lines = text.splitlines()[1:]
+    # the step next to the event first (its links end at 0:), then the one before
+    steps = [int(line.split()[0].split(":")[0]) for line in lines]
+    assert steps == sorted(steps) and steps[0] == 1 and steps[-1] == 2, text
+    nothing = cli("analytics", "paths", "--event", "product viewed", *home).stdout
+    assert "No paths: no 'product viewed' events" in nothing and "case-sensitive" in nothing

@@ -311,14 +311,22 @@ def _print_cohorts(answer: dict[str, Any]) -> None:
 @click.option(
     "--event", required=True, help="The event the paths start from (or lead to, --direction previous)."
 )
-@click.option("--direction", type=click.Choice(["next", "previous"]), default="next", show_default=True)
-@click.option("--steps", type=click.IntRange(1, 10), default=3, show_default=True)
+@click.option(
+    "--direction",
+    type=click.Choice(["next", "previous"]),
+    default="next",
+    show_default=True,
+    help="next: what came after the event; previous: what came before it.",
+)
+@click.option(
+    "--steps", type=click.IntRange(1, 10), default=3, show_default=True, help="How many steps to follow."
+)
 @click.option(
     "--limit",
     type=click.IntRange(1, 100),
     default=10,
     show_default=True,
-    help="Events per step; the rest are Other.",
+    help="Events named at each step; the rest are Other ((end) and (start) are always shown).",
 )
 @click.option("--per", type=click.Choice(["session", "customer"]), default="session", show_default=True,
               help="Follow each session, or each customer across sessions.")  # fmt: skip
@@ -329,11 +337,24 @@ def paths_cmd(ask: Ask, event: str, direction: str, steps: int, limit: int, per:
     from touchpoints.analytics.paths import paths
 
     ask.answer(
-        lambda eng, scope: paths(eng, event, direction, steps, scope, limit, per == "session"),
-        lambda answer: _rows_table(
-            sorted(answer["links"], key=lambda r: (r["source"], -r["count"])),
-            ["source", "target", "count", "customers"],
+        lambda eng, scope: paths(eng, event, direction, steps, scope, limit, per == "session"), _print_paths
+    )
+
+
+def _print_paths(answer: dict[str, Any]) -> None:
+    if not answer["links"]:
+        click.echo(
+            f"No paths: no {answer['event']!r} events in this range (names are case-sensitive; "
+            "touchpoints analytics trends --by event lists them)."
+        )
+        return
+    far = "target" if answer["direction"] == "next" else "source"  # the end farther from the event
+    _rows_table(
+        sorted(
+            answer["links"],
+            key=lambda r: (int(r[far].split(":", 1)[0]), -r["count"], r["source"], r["target"]),
         ),
+        ["source", "target", "count", "customers"],
     )
 
 
