@@ -101,3 +101,35 @@ def test_paths_use_the_runs_only_where_they_give_the_same_answer(duck: Engine) -
         assert duck.sql(paths_table(duck, "Product Viewed", "next", 3, Scope(), 10, by_session)) == duck.sql(
             paths_from_runs(duck, "Product Viewed", "next", 3, Scope(), 10, by_session)
         )
+
+
+def test_on_a_shared_device_each_persons_views_are_their_own_steps(tmp_path: Path) -> None:
+    """Two people on one kiosk (one session): Ann (who denied analytics, so no customer) views a product,
+    then Bob views it and adds it. Bob's view is a step of its own (a run is one customer's), so a scope
+    from 10:10 (inside what would otherwise be one run of views) counts Bob for the add, whichever way it
+    is answered: the runs (a 30-minute scope) or the events (29 minutes). Before, the runs counted the
+    run's first person (none) and the events Bob."""
+    from tests.analytics.handmade import Row, store
+    from tests.conftest import make_home
+
+    home = make_home(tmp_path / "home")
+    store(home, [
+        Row("k1", "2026-11-10T10:00:00Z", "Product Viewed", user="u-ann", anon="kiosk"),
+        Row("k2", "2026-11-10T10:20:00Z", "Product Viewed", user="u-bob", anon="kiosk"),
+        Row("k3", "2026-11-10T10:26:00Z", "Product Added", user="u-bob", anon="kiosk"),
+    ], denied=("u-ann",))  # fmt: skip
+    with open_engine(load_settings(home.path), "duckdb") as eng:
+        answers = [
+            rows(
+                eng,
+                paths_table(eng, "Product Viewed", "next", 1, Scope(start="2026-11-10T10:10", end=end), 10),
+            )
+            for end in ("2026-11-10T10:40", "2026-11-10T10:39")
+        ]
+        whole = rows(eng, paths_table(eng, "Product Viewed", "next", 1, Scope(), 10))
+    assert answers[0] == answers[1] == [(1, "Product Viewed", "Product Added", 1, 1)]
+    # over the whole day: Ann's view is followed by Bob's, Bob's by his add
+    assert whole == [
+        (1, "Product Viewed", "Product Added", 1, 1),
+        (1, "Product Viewed", "Product Viewed", 1, 0),  # Ann's view: a path, no customer
+    ]

@@ -1,8 +1,8 @@
 """Paths: what people do next after an event (or did before it), step by step, for a Sankey diagram.
 
 Each session's (``by_session``; web and app events) or each customer's events in the scope are put in
-order (time, then message id: the same order on every engine). A run of the same event (a page refreshed,
-three products viewed in a row) is one step, so the step after ``Product Viewed`` is the first different
+order (time, then message id: the same order on every engine). A run of the same event by the same
+customer (a page refreshed, three products viewed in a row) is one step, so the step after ``Product Viewed`` is the first different
 event. Every occurrence of the anchor event (every run of it) starts a path; its next ``steps`` steps (or
 previous ones) are read with ``lead`` / ``lag`` over the ordered events. A path that stops early gets an
 ``(end)`` node after its last event (``(start)`` before its first, looking back), and nothing after it. At
@@ -17,7 +17,7 @@ runs, numbered, with their neighbours' events), so a question joins each anchor 
 ``steps`` away instead of putting a year of events in order. A time scope keeps the runs with an event in
 it: within a session, events are at most the session gap (30 minutes) apart, so when the scope is at
 least that long, a run that began before the scope's start and goes on into it has an event in it, and
-the answer is the one the events give; it counts for the customer of the run's first event. A
+the answer is the one the events give (a run is one customer's, so it counts for the same customer). A
 customer's events can be months apart, so customers' paths use the runs with a scope open on one side
 (or none). Shorter scopes, scopes with both ends for customers, and a filter on channels order the
 events themselves (``paths_from_events``).
@@ -150,8 +150,9 @@ def paths_from_events(
     t = t.filter(t._unit.notnull())
     order = ibis.window(group_by="_unit", order_by=["timestamp", "message_id"])
     # a run of one event is one step: keep its first row
-    t = t.mutate(_before=t.event.lag().over(order))
-    t = t.filter(t._before.isnull() | (t._before != t.event))
+    t = t.mutate(_before=t.event.lag().over(order), _by=t.customer_id.lag().over(order))
+    # (by one customer: on a shared device, the next person's view is a step of its own)
+    t = t.filter(t._before.isnull() | (t._before != t.event) | ~t._by.identical_to(t.customer_id))
 
     end = ibis.literal(END[direction])
     following: dict[str, ir.Value] = {}

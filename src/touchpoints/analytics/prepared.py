@@ -47,7 +47,7 @@ class Prepared:
 
 # What the prepared tables hold and how: changed whenever a version of Touchpoints builds them differently,
 # so a store prepared by another version is prepared again before it is read.
-LAYOUT = "layout-2"
+LAYOUT = "layout-3"
 
 
 def fingerprint(db: Backend, gate: Gate | None = None) -> str:
@@ -106,8 +106,8 @@ def build_sql(gate: Gate) -> str:
 
 
 # The order of a session's or a customer's events is (timestamp, message_id) everywhere: in the sessions
-# themselves (``events_enriched``), in ``paths`` and here. A run starts where the event differs from the one
-# before.
+# themselves (``events_enriched``), in ``paths`` and here. A run starts where the event, or its customer,
+# differs from the one before.
 RUNS_SQL = f"""
     CREATE OR REPLACE TABLE {RUNS} AS SELECT {", ".join(f"{n}::{t} AS {n}" for n, t in RUN_COLUMNS)} FROM (
     WITH keyed AS (
@@ -123,12 +123,14 @@ RUNS_SQL = f"""
     ),
     marked AS (  -- each event with the one before it (and its time), and its unit's last time
         SELECT n.unit, n.unit_no, e.event, e.timestamp, e.message_id, e.customer_id,
-            lag(e.event) OVER w AS before, lag(e.timestamp) OVER w AS before_ts,
+            lag(e.event) OVER w AS before, lag(e.timestamp) OVER w AS before_ts, lag(e.customer_id) OVER w AS before_by,
             max(e.timestamp) OVER (PARTITION BY n.unit_no) AS unit_last_ts
         FROM keyed e JOIN numbers n USING (unit, k)
         WINDOW w AS (PARTITION BY n.unit_no ORDER BY e.timestamp, e.message_id)
     ),
-    starts AS (SELECT * FROM marked WHERE before IS NULL OR before <> event)
+    starts AS (  -- a run is one event by one customer (on a shared device, the next person starts a run)
+        SELECT * FROM marked WHERE before IS NULL OR before <> event OR before_by IS DISTINCT FROM customer_id
+    )
     -- a run ends where the next begins: its last event is the one before the next run's first
     SELECT unit, unit_no, row_number() OVER s AS run, event, timestamp AS first_ts,
         coalesce(lead(before_ts) OVER s, unit_last_ts) AS last_ts, customer_id,
