@@ -646,9 +646,9 @@ def _paths_sql_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 
 def paths_sql(engine: str, anchor: str, since: str = "", unit: str = "session") -> str:
-    """Without the prepared runs (DuckDB): runs of one event folded (lag), the next steps read with lead,
-    on the anchor's rows only; each step's top events named by a count over the anchors' steps (a small
-    table) joined back to the anchors' wide rows."""
+    """Without the prepared runs (DuckDB): runs of one event by one customer folded (lag), the next steps
+    read with lead on the anchor's rows only; each step's top events named by a count over the anchors'
+    steps (a small table) joined back to the anchors' wide rows."""
     steps = range(1, PATH_STEPS + 1)
     leads = ", ".join(f"lead(event, {k}) OVER w AS e{k}" for k in steps)
     cols = ["coalesce(e1, '(end)') AS s1"] + [
@@ -658,10 +658,12 @@ def paths_sql(engine: str, anchor: str, since: str = "", unit: str = "session") 
     window = f"WINDOW w AS (PARTITION BY {key} ORDER BY timestamp, message_id)"
     head = f"""
     WITH o AS (
-        SELECT session_id, customer_id, message_id, timestamp, event, lag(event) OVER w AS before
+        SELECT session_id, customer_id, message_id, timestamp, event, lag(event) OVER w AS before,
+            lag(customer_id) OVER w AS before_by
         FROM analytics_events WHERE {key} IS NOT NULL{_since(since)} {window}
     ), d AS (
-        SELECT message_id, customer_id, event, {leads} FROM o WHERE before IS NULL OR before <> event {window}
+        SELECT message_id, customer_id, event, {leads} FROM o
+        WHERE before IS NULL OR before <> event OR before_by IS DISTINCT FROM customer_id {window}
     ), a AS (
         SELECT message_id, customer_id, {", ".join(cols)} FROM d WHERE event = {_q(anchor)}
     )"""
