@@ -1,12 +1,12 @@
 """Paths: what people do next after an event (or did before it), step by step, for a Sankey diagram.
 
-Each session's (``by_session``; web and app events) or each customer's events in the scope are put in
-order (time, then message id: the same order on every engine). A run of the same event by the same
-customer (a page refreshed, three products viewed in a row) is one step, so the step after ``Product Viewed`` is the first different
-event. Every occurrence of the anchor event (every run of it) starts a path; its next ``steps`` steps (or
-previous ones) are read with ``lead`` / ``lag`` over the ordered events. A path that stops early gets an
-``(end)`` node after its last event (``(start)`` before its first, looking back), and nothing after it. At
-each step the ``limit`` most frequent events keep their name; the rest are ``Other``.
+Each session's (``by_session``; web and app events) or each customer's events in the scope are put in order
+(time, then message id: the same order on every engine). A run of the same event by the same customer (a page
+refreshed, three products viewed in a row) is one step, so the step after ``Product Viewed`` is the first
+different event. Every occurrence of the anchor event (every run of it) starts a path; its next ``steps``
+steps (or previous ones) are read with ``lead`` / ``lag`` over the ordered events. A path that stops early
+gets an ``(end)`` node after its last event (``(start)`` before its first, looking back), and nothing after
+it. At each step the ``limit`` most frequent events keep their name; the rest are ``Other``.
 
 ``count`` is the number of paths through a link (an anchor done twice is two paths); ``customers`` the
 customers among them after identity resolution (paths of events without a customer count in ``count``
