@@ -133,3 +133,35 @@ def test_on_a_shared_device_each_persons_views_are_their_own_steps(tmp_path: Pat
         (1, "Product Viewed", "Product Added", 1, 1),
         (1, "Product Viewed", "Product Viewed", 1, 0),  # Ann's view: a path, no customer
     ]
+
+
+def test_events_named_like_the_added_nodes_are_not_taken_for_them(tmp_path: Path) -> None:
+    """Events a site happened to call ``Other``, ``(end)`` or ``(start)`` show as ``Other (event)`` ...,
+    so a path never seems to go on after its end, and ``Other`` is only the events beyond the limit."""
+    from tests.analytics.handmade import Row, store
+    from tests.conftest import make_home
+    from touchpoints.analytics.paths import paths
+
+    home = make_home(tmp_path / "home")
+    store(home, [
+        Row("m1", "2026-11-10T10:00:00Z", "Product Viewed", anon="v1"),
+        Row("m2", "2026-11-10T10:01:00Z", "Other", anon="v1"),
+        Row("m3", "2026-11-10T10:02:00Z", "(end)", anon="v1"),
+        Row("m4", "2026-11-10T10:03:00Z", "Product Added", anon="v1"),
+        Row("m5", "2026-11-10T11:00:00Z", "(start)", anon="v2"),
+        Row("m6", "2026-11-10T11:01:00Z", "Product Viewed", anon="v2"),
+    ])  # fmt: skip
+    with open_engine(load_settings(home.path), "duckdb") as eng:
+        for direction in ("next", "previous"):
+            expected = rows(eng, paths_from_events(eng, "Product Viewed", direction, 4, Scope(), 10, True))
+            assert rows(eng, paths_from_runs(eng, "Product Viewed", direction, 4, Scope(), 10)) == expected
+        ahead = paths(eng, "Product Viewed", steps=4)
+        back = paths(eng, "Product Viewed", "previous", steps=2)
+    links = {(link["source"], link["target"]) for link in ahead["links"]}
+    assert links == {
+        ("0:Product Viewed", "1:Other (event)"), ("1:Other (event)", "2:(end) (event)"),
+        ("2:(end) (event)", "3:Product Added"), ("3:Product Added", "4:(end)"), ("0:Product Viewed", "1:(end)"),
+    }  # fmt: skip
+    assert {(link["source"], link["target"]) for link in back["links"]} == {
+        ("1:(start)", "0:Product Viewed"), ("2:(start)", "1:(start) (event)"), ("1:(start) (event)", "0:Product Viewed"),
+    }  # fmt: skip

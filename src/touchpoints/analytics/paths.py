@@ -6,7 +6,8 @@ refreshed, three products viewed in a row) is one step, so the step after ``Prod
 different event. Every occurrence of the anchor event (every run of it) starts a path; its next ``steps``
 steps (or previous ones) are read with ``lead`` / ``lag`` over the ordered events. A path that stops early
 gets an ``(end)`` node after its last event (``(start)`` before its first, looking back), and nothing after
-it. At each step the ``limit`` most frequent events keep their name; the rest are ``Other``.
+it. At each step the ``limit`` most frequent events keep their name; the rest are ``Other``. An event named
+like one of those nodes shows as ``Other (event)``, ``(end) (event)``.
 
 ``count`` is the number of paths through a link (an anchor done twice is two paths); ``customers`` the
 customers among them after identity resolution (paths of events without a customer count in ``count``
@@ -39,6 +40,7 @@ DIRECTIONS = ("next", "previous")
 MAX_STEPS = 10
 OTHER = "Other"
 END = {"next": "(end)", "previous": "(start)"}
+MARKERS = (OTHER, *END.values())
 
 
 def paths_table(
@@ -95,13 +97,13 @@ def paths_from_runs(
         beyond = joined.next_event.notnull()
         if end is not None:
             beyond = beyond & (joined.next_first_ts < _ts(end))
-        far = ibis.ifelse(beyond, joined.next_event, END[direction])
+        far = ibis.ifelse(beyond, _shown(joined.next_event), END[direction])
     else:
         beyond = joined.previous_event.notnull()
         if start is not None:
             beyond = beyond & (joined.previous_last_ts >= _ts(start))
-        far = ibis.ifelse(beyond, joined.previous_event, END[direction])
-    long = joined.select(step=offsets.step, who=offsets.who, near_event=near.event, far_event=far)
+        far = ibis.ifelse(beyond, _shown(joined.previous_event), END[direction])
+    long = joined.select(step=offsets.step, who=offsets.who, near_event=_shown(near.event), far_event=far)
     # each step's most frequent events keep their name (the terminal node always does)
     counts = long.group_by(["step", "far_event"]).agg(paths=long.count())
     rank = ibis.dense_rank().over(
@@ -136,6 +138,12 @@ def _within(runs: ir.Table, start: datetime | None, end: datetime | None) -> lis
     )
 
 
+def _shown(name: ir.StringValue) -> ir.StringValue:
+    """An event named like a node Touchpoints adds (``Other``, ``(end)``, ``(start)``) shows as
+    ``Other (event)``, so it is never taken for one."""
+    return ibis.ifelse(name.isin(MARKERS), name + " (event)", name)
+
+
 def _ts(value: datetime | None) -> ir.TimestampValue:
     return ibis.literal(value, type="timestamp")
 
@@ -161,7 +169,7 @@ def paths_from_events(
         here = (t.event.lead(k) if direction == "next" else t.event.lag(k)).over(order)
         # the terminal node right after the last event, nothing after that
         ended = ibis.literal(False) if previous is None else previous.isnull()
-        following[f"s_{k}"] = ibis.ifelse(ended, ibis.null("string"), here.fill_null(end))
+        following[f"s_{k}"] = ibis.ifelse(ended, ibis.null("string"), _shown(here).fill_null(end))
         previous = here
     t = t.mutate(**following)
     t = t.filter(t.event == event)  # each path is its anchor's row
