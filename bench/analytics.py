@@ -645,7 +645,7 @@ def _paths_sql_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return sorted((int(r[0]), r[1], r[2], int(r[3]), int(r[4])) for r in rows)
 
 
-def paths_sql(engine: str, anchor: str, since: str = "", unit: str = "session") -> str:
+def paths_sql(anchor: str, since: str = "", unit: str = "session") -> str:
     """Without the prepared runs (DuckDB): runs of one event by one customer folded (lag), the next steps
     read with lead on the anchor's rows only; each step's top events named by a count over the anchors'
     steps (a small table) joined back to the anchors' wide rows."""
@@ -804,7 +804,7 @@ def cases(since: str = "") -> tuple[list[Case], list[str]]:
             lambda e, m=m: m.paths(e, "Product Viewed", steps=PATH_STEPS, limit=PATH_LIMIT),
             lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, None, PATH_LIMIT),
             {x: paths_runs_sql("Product Viewed") for x in ("duckdb", "spark")},
-            _paths_api_rows, _paths_sql_rows, {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed")},
+            _paths_api_rows, _paths_sql_rows, {"events ordered by a window (no runs)": paths_sql("Product Viewed")},
         ))  # fmt: skip
         out.append(Case(
             "paths: 3 steps after Product Viewed, by customer", "paths",
@@ -812,7 +812,7 @@ def cases(since: str = "") -> tuple[list[Case], list[str]]:
             lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, None, PATH_LIMIT, False),
             {x: paths_runs_sql("Product Viewed", unit="customer") for x in ("duckdb", "spark")},
             _paths_api_rows, _paths_sql_rows,
-            {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed", unit="customer")},
+            {"events ordered by a window (no runs)": paths_sql("Product Viewed", unit="customer")},
         ))  # fmt: skip
         if since:
             out.append(Case(
@@ -821,7 +821,7 @@ def cases(since: str = "") -> tuple[list[Case], list[str]]:
                 lambda e, m=m: m.paths_table(e, "Product Viewed", "next", PATH_STEPS, recent, PATH_LIMIT),
                 {x: paths_runs_sql("Product Viewed", since) for x in ("duckdb", "spark")},
                 _paths_api_rows, _paths_sql_rows,
-                {"events ordered by a window (no runs)": paths_sql("duckdb", "Product Viewed", since)},
+                {"events ordered by a window (no runs)": paths_sql("Product Viewed", since)},
             ))  # fmt: skip
     return out, missing
 

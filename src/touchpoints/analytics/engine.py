@@ -72,7 +72,7 @@ class Engine:
         return t.select(*(n for n, _ in COLUMNS))
 
     def runs(self) -> ir.Table:
-        """Each session's runs of events (``prepared``), for paths."""
+        """Each session's and each customer's runs of events (``prepared``), for paths."""
         t = self.con.table(RUNS)
         return t.select(*(n for n, _ in RUN_COLUMNS))
 

@@ -83,12 +83,9 @@ def paths_from_runs(
     offsets = anchors.cross_join(ks)
     near = engine.runs().view()
     here = offsets.a_run + (offsets.step - 1) if forward else offsets.a_run - (offsets.step - 1)
-    # the run the step leaves from must be in the scope (a path ends at the scope's edge)
-    edge = (
-        ([near.first_ts < _ts(end)] if end is not None else [])
-        if forward
-        else ([near.last_ts >= _ts(start)] if start is not None else [])
-    )
+    # the run the step leaves from must be in the scope (a path ends at the scope's edge; the anchor
+    # bounds it on the other side)
+    edge = _within(near, None, end) if forward else _within(near, start, None)
     joined = offsets.join(
         near,
         [near.unit == unit, near.unit_no == offsets.a_unit, near.run == here, near.event.notnull(), *edge],

@@ -12,9 +12,9 @@ a customer. Erasure deletes the person's rows here as in ``events`` (the privacy
 table) and marks the copy stale, so redactions reach it at the next refresh.
 
 With them, each session's and each customer's runs (``analytics_runs``): the events in order with a run of
-one event folded into one row (``Product Viewed`` three times in a row is one step), numbered, each with
-the events of the runs before and after it. Paths read those instead of putting every event of the year in order at
-each question (``paths``).
+one event by one customer folded into one row (``Product Viewed`` three times in a row is one step),
+numbered, each with the events of the runs before and after it. Paths read those instead of putting every
+event of the year in order at each question (``paths``).
 
 The copy is rebuilt when the store changed since (``fingerprint``: events, identities, links, consents),
 or, for the HTTP API, when it is older than ``[analytics] max_staleness_seconds``.
@@ -123,7 +123,8 @@ RUNS_SQL = f"""
     ),
     marked AS (  -- each event with the one before it (and its time), and its unit's last time
         SELECT n.unit, n.unit_no, e.event, e.timestamp, e.message_id, e.customer_id,
-            lag(e.event) OVER w AS before, lag(e.timestamp) OVER w AS before_ts, lag(e.customer_id) OVER w AS before_by,
+            lag(e.event) OVER w AS before, lag(e.timestamp) OVER w AS before_ts,
+            lag(e.customer_id) OVER w AS before_by,
             max(e.timestamp) OVER (PARTITION BY n.unit_no) AS unit_last_ts
         FROM keyed e JOIN numbers n USING (unit, k)
         WINDOW w AS (PARTITION BY n.unit_no ORDER BY e.timestamp, e.message_id)

@@ -1,8 +1,8 @@
 """Apache Spark, the scale-out engine: the prepared events as partitioned Parquet, and a Spark session.
 
 The store's prepared tables (``analytics_events``, ``analytics_runs``) are written as Parquet (the events
-partitioned by month, ``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL (``s3://``, ``gs://``,
-``hdfs://``; pyarrow writes it, the cluster reads it). A manifest (``_touchpoints.json``) records which
+partitioned by month, ``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL
+(``s3://``, ``gs://``, ``hdfs://``; pyarrow writes it, the cluster reads it). A manifest (``_touchpoints.json``) records which
 preparation the files hold, so they are written again only when the store changed. The session runs on
 ``[spark] master`` (``local[2]`` by default) with its time zone set to UTC, so times mean the same as in
 DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
