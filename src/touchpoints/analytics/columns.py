@@ -7,6 +7,7 @@ TABLE = "analytics_events"
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("message_id", "VARCHAR"),
     ("customer_id", "VARCHAR"),  # after identity resolution; empty without analytics consent
+    ("customer_no", "BIGINT"),  # the same customer as a number (1, 2, ...; only within one preparation)
     ("anonymous_id", "VARCHAR"),
     ("user_id", "VARCHAR"),
     ("type", "VARCHAR"),

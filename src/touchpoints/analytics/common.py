@@ -98,15 +98,18 @@ class Scope:
             raise AnalysisError(f"--end {self.end} is not after --start {self.start}")
         return start, end
 
-    def apply(self, engine: Engine, t: ir.Table) -> ir.Table:
+    def apply(self, engine: Engine, t: ir.Table, *also: ir.BooleanValue) -> ir.Table:
+        """``t`` in the scope, and where ``also`` holds: one filter, so that each step of a funnel reads
+        its own events instead of all the scope's events being held once for every step."""
         start, end = self.bounds(engine)
+        conditions = list(also)
         if start is not None:
-            t = t.filter(t.timestamp >= ibis.literal(start, type="timestamp"))
+            conditions.append(t.timestamp >= ibis.literal(start, type="timestamp"))
         if end is not None:
-            t = t.filter(t.timestamp < ibis.literal(end, type="timestamp"))
+            conditions.append(t.timestamp < ibis.literal(end, type="timestamp"))
         if self.channels:
-            t = t.filter(t.channel.isin(list(self.channels)))
-        return t
+            conditions.append(t.channel.isin(list(self.channels)))
+        return t.filter(*conditions) if conditions else t
 
     def about(self) -> dict[str, object]:
         return {

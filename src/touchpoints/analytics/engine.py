@@ -53,6 +53,16 @@ def _duckdb_local(zone: str, ts: ibis.dtype("timestamp('UTC')")) -> ibis.dtype("
     ...
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_micros(ts: ibis.dtype("timestamp")) -> ibis.dtype("int64"):  # type: ignore[valid-type]
+    ...
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _spark_micros(ts: ibis.dtype("timestamp")) -> ibis.dtype("int64"):  # type: ignore[valid-type]
+    ...
+
+
 COMPILED_MAX = 512
 _compiled: OrderedDict[tuple[Any, ...], tuple[str, pa.Schema]] = OrderedDict()
 _compiled_lock = threading.Lock()
@@ -95,6 +105,10 @@ class Engine:
         if self.name == "duckdb":
             return _duckdb_local(zone, ts.cast("timestamp('UTC')"))
         return _spark_local(ts, zone)
+
+    def micros(self, ts: ir.TimestampValue) -> ir.IntegerValue:
+        """Microseconds since 1970 (a UTC time without zone): exact, for ordering by time in a number."""
+        return _duckdb_micros(ts) if self.name == "duckdb" else _spark_micros(ts)
 
     def run(self, build: Callable[..., ir.Table], *args: Any, **kwargs: Any) -> pa.Table:
         """``build(self, *args, **kwargs)`` run, compiled once per question (see the module's doc): the

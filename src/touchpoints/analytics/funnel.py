@@ -6,6 +6,11 @@ window. For each occurrence of the first step the earliest later occurrence of e
 no loop over rows. A customer's best attempt is the deepest, and of those the earliest; its times give the
 time to convert, its first step's value the breakdown group.
 
+The plan, for speed (BENCHMARKS.md): each step reads only its own events, by the customer's number
+(``customer_no``; the prepared events are stored by event name, so a step skips the others); only the
+attempts still going are joined to the next step (most stop early), those that stopped are set aside with
+their depth; and each customer's best attempt is the largest of one number made of depth and start.
+
 Customers are counted after identity resolution, so the anonymous events before a sign-in count toward
 the customer's funnel. ``unit="session"`` counts sessions instead (all steps within one visit).
 """
@@ -39,48 +44,74 @@ def funnel_table(
         raise AnalysisError(f"--unit {unit!r}: use customer or session")
     window = within if isinstance(within, int) else parse_duration(within)
     scope = scope or Scope()
-    t = scope.apply(engine, engine.events())
-    key = t.customer_id if unit == "customer" else t.session_id
-    t = t.filter(key.notnull() & t.event.isin(list(dict.fromkeys(steps))))
-    t = t.mutate(_unit=key, _b=breakdown(engine, t, by))
+    n = len(steps)
+    events = engine.events()
 
     def occurrences(name: str) -> ir.Table:
-        s = t.filter(t.event == name)
-        return s.select(u=s._unit, ts=s.timestamp, b=s._b)
+        # each step reads only its own events (the prepared events are stored by event name)
+        key = events.customer_no if unit == "customer" else events.session_id
+        s = scope.apply(engine, events, events.event == name, key.notnull())
+        return s.select(u=key, ts=s.timestamp, **({"b": breakdown(engine, s, by)} if by else {}))
 
-    first = occurrences(steps[0])
-    # one attempt per (unit, t1); same-time duplicates of the first step keep one breakdown value
-    chain = first.group_by(["u", "ts"]).agg(b=first.b.min()).rename(t1="ts")
-    # each next step: its earliest occurrence after the previous step and within the window of t1 (a left
-    # join, so an attempt that stops keeps its row with NULL times from there on: one linear plan)
-    for k, name in enumerate(steps[1:], start=2):
-        nxt = occurrences(name).rename(u2="u", tn="ts", b2="b")
-        prev_t = chain.t1 if k == 2 else chain[f"t_{k - 1}"]
+    def next_step(chain: ir.Table, k: int, previous: ir.TimestampValue, t1: ir.TimestampValue) -> ir.Table:
+        """``chain`` left-joined to step k's occurrences after ``previous`` and within the window of t1."""
+        o = occurrences(steps[k - 1])
+        nxt = o.select(u2=o.u, tn=o.ts)
         # a step named again (A, B, A) must be a later occurrence, not the one already used
-        after = nxt.tn > prev_t if name in steps[: k - 1] else nxt.tn >= prev_t
-        joined = chain.left_join(
-            nxt, [chain.u == nxt.u2, after, nxt.tn <= chain.t1 + ibis.interval(seconds=window)]
-        )
-        chain = joined.group_by(list(chain.columns)).agg(**{f"t_{k}": joined.tn.min()})
-    depth = ibis.literal(1, type="int64")
-    for k in range(2, len(steps) + 1):
-        depth = depth + chain[f"t_{k}"].notnull().cast("int64")
-    chain = chain.mutate(depth=depth)
-    # a unit's best attempt: the deepest, then the earliest
-    ranked = chain.mutate(
-        _rank=ibis.row_number().over(ibis.window(group_by=chain.u, order_by=[chain.depth.desc(), chain.t1]))
+        after = nxt.tn > previous if steps[k - 1] in steps[: k - 1] else nxt.tn >= previous
+        return chain.left_join(nxt, [chain.u == nxt.u2, after, nxt.tn <= t1 + ibis.interval(seconds=window)])
+
+    # Attempts: one per (unit, t1), joined to their earliest second step (same-time duplicates of the first
+    # step keep one breakdown value). A left join, so an attempt that stops there keeps its row.
+    first = occurrences(steps[0])
+    joined = next_step(first, 2, first.ts, first.ts)
+    group = {"b": joined.b.min()} if by else {}
+    level = joined.group_by(["u", "ts"]).agg(**group, t_2=joined.tn.min()).rename(t1="ts")
+    # Each further step only for the attempts still going (fewer at each step); those that stopped are
+    # set aside with their depth.
+    ended: list[tuple[ir.Table, int]] = []
+    for k in range(3, n + 1):
+        reached = level[f"t_{k - 1}"]
+        ended.append((level.filter(reached.isnull()), k - 2))
+        going = level.filter(reached.notnull())
+        joined = next_step(going, k, going[f"t_{k - 1}"], going.t1)
+        level = joined.group_by(list(going.columns)).agg(**{f"t_{k}": joined.tn.min()})
+    ended += [(level.filter(level[f"t_{n}"].isnull()), n - 1), (level.filter(level[f"t_{n}"].notnull()), n)]
+    none = ibis.literal(None, type=level.t1.type())
+    attempts = ibis.union(
+        *(
+            a.select(
+                "u",
+                "t1",
+                *group,
+                *(a[f"t_{k}"] if f"t_{k}" in a.columns else none.name(f"t_{k}") for k in range(2, n + 1)),
+                depth=ibis.literal(d, type="int64"),
+            )
+            for a, d in ended
+        ),
+        distinct=False,
     )
-    best = ranked.filter(ranked._rank == 0)
+    # a unit's best attempt: the deepest, then the earliest, as the largest of one number (depth times 2^64
+    # less the start in microseconds, which is under 2^63 either side of 1970 on every engine: exact)
+    decimal = "decimal(38, 0)"
+    rank = attempts.depth.cast(decimal) * ibis.literal(2**64, type=decimal) - engine.micros(attempts.t1).cast(
+        decimal
+    )
+    attempts = attempts.mutate(_rank=rank)
+    top = attempts.group_by("u").agg(_top=attempts._rank.max())
+    best = attempts.join(top, [attempts.u == top.u, attempts._rank == top._top])
     metrics: dict[str, ir.Value] = {}
     t1 = seconds(best.t1)
-    for k in range(1, len(steps) + 1):
+    for k in range(1, n + 1):
         metrics[f"customers_{k}"] = (best.depth >= k).cast("int64").sum()
         if k > 1:
             tk = seconds(best[f"t_{k}"])
             tprev = t1 if k == 2 else seconds(best[f"t_{k - 1}"])
             metrics[f"first_{k}"] = (tk - t1).median().cast("float64")
             metrics[f"previous_{k}"] = (tk - tprev).median().cast("float64")
-    return best.group_by("b").agg(**metrics).rename(group="b")
+    if by:
+        return best.group_by("b").agg(**metrics).rename(group="b")
+    return best.aggregate(**metrics).mutate(group=ibis.literal("", type="string"))
 
 
 def _rows(table: Any, n: int) -> list[dict[str, Any]]:

@@ -5,6 +5,8 @@ each event belongs to after identity resolution (an anonymous visitor's events b
 included), the session (30 minutes without an event of one visitor, from ``events_enriched``), the page,
 referrer class, UTM campaign and device, and the event's name (a page view is ``Page Viewed``, a screen
 ``Screen Viewed``). Times are UTC without a zone (``timestamp``); analyses convert to the zone asked for.
+The rows are stored by event name, then time: a question about a few events reads only their row groups.
+Each customer has a number too (``customer_no``, only within one preparation), for joins on a number.
 
 Consent: ``customer_id`` is empty for an event whose customer may not be processed for ``analytics`` (an
 opt-out, or no grant where analytics is opt-in), so they still count as events and sessions but never as
@@ -47,7 +49,7 @@ class Prepared:
 
 # What the prepared tables hold and how: changed whenever a version of Touchpoints builds them differently,
 # so a store prepared by another version is prepared again before it is read.
-LAYOUT = "layout-3"
+LAYOUT = "layout-4"
 
 
 def fingerprint(db: Backend, gate: Gate | None = None) -> str:
@@ -84,15 +86,22 @@ def build_sql(gate: Gate) -> str:
     allowed = gate.customers_sql("analytics")
     return f"""
     CREATE OR REPLACE TABLE {TABLE} AS SELECT {", ".join(n for n, _ in COLUMNS)} FROM (
-    WITH resolved AS (
-        SELECT e.*, coalesce(u.customer_id, a.customer_id) AS _customer
+    WITH numbered AS (  -- each customer's number, for joins on a number instead of a text
+        SELECT customer_id, row_number() OVER (ORDER BY customer_id) AS customer_no
+        FROM (SELECT DISTINCT customer_id FROM identities)
+    ),
+    ids AS (SELECT i.node, i.customer_id, n.customer_no FROM identities i JOIN numbered n USING (customer_id)),
+    resolved AS (
+        SELECT e.*, coalesce(u.customer_id, a.customer_id) AS _customer,
+            coalesce(u.customer_no, a.customer_no) AS _customer_no
         FROM events_enriched e
-        LEFT JOIN identities u ON u.node = 'user_id:' || e.user_id
-        LEFT JOIN identities a ON a.node = 'anonymous_id:' || e.anonymous_id
+        LEFT JOIN ids u ON u.node = 'user_id:' || e.user_id
+        LEFT JOIN ids a ON a.node = 'anonymous_id:' || e.anonymous_id
     ),
     allowed AS ({allowed})
     SELECT e.message_id,
         CASE WHEN e._customer IN (SELECT customer_id FROM allowed) THEN e._customer END AS customer_id,
+        CASE WHEN e._customer IN (SELECT customer_id FROM allowed) THEN e._customer_no END AS customer_no,
         e.anonymous_id, e.user_id, e.type, {EVENT_NAME_SQL} AS event, e.channel, e.source,
         (e.timestamp AT TIME ZONE 'UTC') AS timestamp,
         e.session_id, e.page_url, e.page_path,
@@ -101,7 +110,7 @@ def build_sql(gate: Gate) -> str:
         e.ua_browser AS browser, e.ua_os AS os, e.ua_device_type AS device_type,
         e.properties::VARCHAR AS properties
     FROM resolved e
-    ) ORDER BY timestamp, message_id
+    ) ORDER BY event, timestamp, message_id
     """
 
 
