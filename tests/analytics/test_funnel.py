@@ -195,9 +195,15 @@ def test_anonymous_events_before_sign_in_count_toward_the_customer(home: Home) -
 
 def test_a_customer_without_analytics_consent_is_not_counted_and_an_erased_one_is_gone(home: Home) -> None:
     rows = [_row(u, e, i) for u in ("u1", "u2", "u3") for i, e in enumerate(["A", "B"])]
-    _import(home, rows)
+    _import(home, [*rows, _row("u3", "Checkout", -1)])
     with open_engine(home.settings, "duckdb") as eng:
         assert _counts(funnel(eng, ["A", "B"], "1d")) == [3, 3]
+    # what the access export shows of the prepared copy: every row, in time order (it is stored by name)
+    out = home.path / "u3.json"
+    cli("privacy", "export", "u3", "--out", str(out), "--home", str(home.path))
+    prepared = json.loads(out.read_text(encoding="utf-8"))["tables"]["analytics_events"]
+    assert [r["event"] for r in prepared] == ["Checkout", "A", "B"]
+    assert len({r["customer_no"] for r in prepared}) == 1 and prepared[0]["customer_no"] is not None
     cli(
         "privacy",
         "consent",
@@ -211,6 +217,11 @@ def test_a_customer_without_analytics_consent_is_not_counted_and_an_erased_one_i
     )
     with open_engine(home.settings, "duckdb") as eng:
         assert _counts(funnel(eng, ["A", "B"], "1d")) == [2, 2]
+        # without consent, neither the customer id nor its number is in the prepared copy
+        kept = eng.con.raw_sql(
+            "SELECT count(customer_id), count(customer_no) FROM analytics_events WHERE user_id = 'u2'"
+        ).fetchone()
+        assert kept == (0, 0)
     # Spark's copy of the prepared events is deleted by an erasure
     parquet = Path(home.settings.parquet_location) / "analytics_events"
     parquet.mkdir(parents=True)
@@ -218,7 +229,7 @@ def test_a_customer_without_analytics_consent_is_not_counted_and_an_erased_one_i
     # ... and nothing else that happens to be at the configured location
     (parquet.parent / "notes.txt").write_text("keep me", encoding="utf-8")
     erased = json.loads(cli("privacy", "erase", "u3", "--yes", "--json", "--home", str(home.path)).stdout)
-    assert erased["rows"]["analytics_events"] == 2
+    assert erased["rows"]["analytics_events"] == 3
     assert not parquet.exists()
     assert (parquet.parent / "notes.txt").read_text(encoding="utf-8") == "keep me"
     with open_engine(home.settings, "duckdb") as eng:

@@ -22,6 +22,8 @@ CASES = [
     {"steps": ["Product Viewed", "Product Added"], "within": "30m", "by": "category"},  # a property
     {"steps": ["Product Viewed", "Product Viewed"], "within": "30d",
      "scope": Scope(start="2026-03-01", end="2026-07-01")},
+    # a step named again, grouped by a property some first steps lack (the NULL group)
+    {"steps": ["Product Viewed", "Product Added", "Product Viewed"], "within": "1d", "by": "category"},
 ]  # fmt: skip
 
 

@@ -8,10 +8,10 @@ referrer class, UTM campaign and device, and the event's name (a page view is ``
 The rows are stored by event name, then time: a question about a few events reads only their row groups.
 Each customer has a number too (``customer_no``, only within one preparation), for joins on a number.
 
-Consent: ``customer_id`` is empty for an event whose customer may not be processed for ``analytics`` (an
-opt-out, or no grant where analytics is opt-in), so they still count as events and sessions but never as
-a customer. Erasure deletes the person's rows here as in ``events`` (the privacy inventory lists this
-table) and marks the copy stale, so redactions reach it at the next refresh.
+Consent: ``customer_id`` (and ``customer_no``) is empty for an event whose customer may not be processed
+for ``analytics`` (an opt-out, or no grant where analytics is opt-in), so they still count as events and
+sessions but never as a customer. Erasure deletes the person's rows here as in ``events`` (the privacy
+inventory lists this table) and marks the copy stale, so redactions reach it at the next refresh.
 
 With them, each session's and each customer's runs (``analytics_runs``): the events in order with a run of
 one event by one customer folded into one row (``Product Viewed`` three times in a row is one step),

@@ -17,6 +17,7 @@ class PersonalTable:
     name: str
     holds: str  # what about a person is in it, for docs/privacy.md
     where: str  # SQL predicate selecting one person's rows
+    order: str = ""  # how their rows are listed in an access export, when the table's own order is not it
 
 
 _IN_NODES = "IN (SELECT node FROM _subject_nodes)"
@@ -42,9 +43,9 @@ PERSONAL: tuple[PersonalTable, ...] = (
                   # the engine ran the pattern first.
                   "EXISTS (SELECT 1 FROM _subject_values v WHERE CASE WHEN contains(lower(payload), v.value) "
                   "THEN regexp_matches(lower(payload), v.pattern) ELSE false END)"),
-    PersonalTable("analytics_events", "the prepared copy of the events analyses read: customer id, ids, pages, "
-                  "referrers, devices, properties (rebuilt from events; stale after an erasure)",
-                  "message_id IN (SELECT message_id FROM _subject_messages)"),
+    PersonalTable("analytics_events", "the prepared copy of the events analyses read: customer id and number, ids, "
+                  "pages, referrers, devices, properties (rebuilt from events; stale after an erasure)",
+                  "message_id IN (SELECT message_id FROM _subject_messages)", "timestamp, message_id"),
     PersonalTable("analytics_runs", "each session's and customer's runs of events for paths (event names, times, customer id), "
                   "built with the prepared events; emptied with them by an erasure",
                   "customer_id IN (SELECT customer_id FROM _subject_customers)"),

@@ -43,9 +43,10 @@ _JSON_COLUMNS = {
 }
 
 
-def _rows(db: Backend, table: str, where: str, customer_id: str) -> list[dict[str, Any]]:
+def _rows(db: Backend, table: str, where: str, customer_id: str, order: str = "") -> list[dict[str, Any]]:
     cursor = db.arrow(
-        f"SELECT * FROM {table} WHERE {where.replace('$customer', '?')}",
+        f"SELECT * FROM {table} WHERE {where.replace('$customer', '?')}"
+        + (f" ORDER BY {order}" if order else ""),
         [customer_id] * where.count("$customer"),
     )
     rows: list[dict[str, Any]] = cursor.to_pylist()
@@ -78,7 +79,7 @@ def bundle(db: Backend, settings: Settings, subject: Subject, found_by: str) -> 
     customer_id = subject.customer_id
     shown = profile(db, customer_id, precedence=TraitPrecedence.from_settings(settings), timeline_limit=0)
     with registered(db, subject):
-        tables = {t.name: _rows(db, t.name, t.where, customer_id) for t in PERSONAL}
+        tables = {t.name: _rows(db, t.name, t.where, customer_id, t.order) for t in PERSONAL}
     # The other end of a refused or undone link is someone else's identifier (GDPR art. 15(4)).
     mine = set(subject.nodes)
     for name in ("identity_links", "identity_separations", "identity_reviews"):

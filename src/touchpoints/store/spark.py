@@ -65,9 +65,7 @@ def export_prepared(db: Backend, location: str, prepared_at: datetime) -> str:
     """Writes the prepared tables under ``location`` (a folder each) unless they already hold this
     preparation; returns the location as Spark reads it."""
     names = ", ".join(n for n, _ in COLUMNS)
-    events = (
-        f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY timestamp, message_id"
-    )
+    events = f"SELECT {names}, strftime(timestamp, '%Y-%m') AS month FROM {TABLE} ORDER BY event, timestamp, message_id"
     runs = f"SELECT {', '.join(n for n, _ in RUN_COLUMNS)} FROM {RUNS} ORDER BY unit_no, run"
     fs, root = _filesystem(location)
     for table, sql, partitioning in [(TABLE, events, ["month"]), (RUNS, runs, None)]:
