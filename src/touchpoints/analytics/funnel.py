@@ -69,14 +69,16 @@ def funnel_table(
     level = joined.group_by(["u", "ts"]).agg(**group, t_2=joined.tn.min()).rename(t1="ts")
     # Each further step only for the attempts still going (fewer at each step); those that stopped are
     # set aside with their depth.
-    ended: list[tuple[ir.Table, int]] = []
+    ended: list[tuple[ir.Table, ir.IntegerValue]] = []
     for k in range(3, n + 1):
         reached = level[f"t_{k - 1}"]
-        ended.append((level.filter(reached.isnull()), k - 2))
+        ended.append((level.filter(reached.isnull()), ibis.literal(k - 2, type="int64")))
         going = level.filter(reached.notnull())
         joined = next_step(going, k, going[f"t_{k - 1}"], going.t1)
         level = joined.group_by(list(going.columns)).agg(**{f"t_{k}": joined.tn.min()})
-    ended += [(level.filter(level[f"t_{n}"].isnull()), n - 1), (level.filter(level[f"t_{n}"].notnull()), n)]
+    # the last step's level once (Spark computes a table named twice twice): depth n - 1 or n
+    last = ibis.ifelse(level[f"t_{n}"].isnull(), n - 1, n).cast("int64")
+    ended.append((level, last))
     none = ibis.literal(None, type=level.t1.type())
     attempts = ibis.union(
         *(
@@ -85,7 +87,7 @@ def funnel_table(
                 "t1",
                 *group,
                 *(a[f"t_{k}"] if f"t_{k}" in a.columns else none.name(f"t_{k}") for k in range(2, n + 1)),
-                depth=ibis.literal(d, type="int64"),
+                depth=d,
             )
             for a, d in ended
         ),
