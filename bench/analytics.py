@@ -633,7 +633,7 @@ def _trend_sql_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
 def trends_day(engine: str) -> str:
     period = "timestamp::DATE" if engine == "duckdb" else "CAST(timestamp AS DATE)"
-    return (f"SELECT {period} AS period, NULL AS grp, count(*), count(DISTINCT customer_id) "
+    return (f"SELECT {period} AS period, NULL AS grp, count(*), count(DISTINCT customer_no) "
             "FROM analytics_events GROUP BY 1")  # fmt: skip
 
 
@@ -644,7 +644,7 @@ def trends_week_by_event(engine: str) -> str:
         else "CAST(date_trunc('WEEK', timestamp) AS DATE)"
     )
     names = ", ".join(_q(e) for e in TREND_EVENTS)
-    return (f"SELECT {period} AS period, event, count(*), count(DISTINCT customer_id) FROM analytics_events "
+    return (f"SELECT {period} AS period, event, count(*), count(DISTINCT customer_no) FROM analytics_events "
             f"WHERE event IN ({names}) GROUP BY 1, 2")  # fmt: skip
 
 
@@ -677,11 +677,11 @@ def retention_sql(engine: str, cohort_event: str, return_event: str, period: str
     events = ", ".join(dict.fromkeys([_q(cohort_event), _q(return_event)]))
     return f"""
     WITH w AS (
-        SELECT customer_id, {start} AS p, max(CASE WHEN event = {_q(cohort_event)} THEN 1 ELSE 0 END) AS is_c,
+        SELECT customer_no, {start} AS p, max(CASE WHEN event = {_q(cohort_event)} THEN 1 ELSE 0 END) AS is_c,
             max(CASE WHEN event = {_q(return_event)} THEN 1 ELSE 0 END) AS is_r
-        FROM analytics_events WHERE customer_id IS NOT NULL AND event IN ({events}) GROUP BY 1, 2
+        FROM analytics_events WHERE customer_no IS NOT NULL AND event IN ({events}) GROUP BY 1, 2
     ), x AS (
-        SELECT *, min(CASE WHEN is_c = 1 THEN p END) OVER (PARTITION BY customer_id) AS cohort FROM w
+        SELECT *, min(CASE WHEN is_c = 1 THEN p END) OVER (PARTITION BY customer_no) AS cohort FROM w
     )
     SELECT cohort, ({number}) - ({cohort_number}) AS k, count(*) FROM x
     WHERE cohort IS NOT NULL AND ((p = cohort AND is_c = 1) OR (p > cohort AND is_r = 1))

@@ -44,16 +44,17 @@ def retention_table(
     last = latest.select(
         last=calendar.period_number(calendar.period_start(engine, latest._latest, period), period)
     )
-    t = t.filter(t.customer_id.notnull() & t.event.isin([cohort_event, return_event]))
+    # customers by their number (``customer_no``: the same customers, faster to group than the text id)
+    t = t.filter(t.customer_no.notnull() & t.event.isin([cohort_event, return_event]))
     t = t.mutate(_start=calendar.period_start(engine, t.timestamp, period))
     # one row per customer and period (did the cohort event, did the return event): a much smaller table
     # than the events, so the cohort's window runs over it and a count of rows is a count of customers
-    w = t.group_by(["customer_id", "_start"]).agg(
+    w = t.group_by(["customer_no", "_start"]).agg(
         is_c=(t.event == cohort_event).any(), is_r=(t.event == return_event).any()
     )
     w = w.mutate(_n=calendar.period_number(w._start, period))
     # each customer's cohort: the period of their first cohort event, on every one of their rows
-    first = ibis.window(group_by=w.customer_id)
+    first = ibis.window(group_by=w.customer_no)
     w = w.mutate(
         _cohort=ibis.ifelse(w.is_c, w._n, ibis.null("int64")).min().over(first),
         cohort=ibis.ifelse(w.is_c, w._start, ibis.null("date")).min().over(first),

@@ -37,7 +37,8 @@ def trends_table(
     if events:
         t = t.filter(t.event.isin(list(dict.fromkeys(events))))
     t = t.mutate(period=periods.period_start(engine, t.timestamp, interval), group=breakdown(engine, t, by))
-    return t.group_by(["period", "group"]).agg(events=t.count(), customers=t.customer_id.nunique())
+    # customers counted by their number (``customer_no``): the same customers, faster to count than the text id
+    return t.group_by(["period", "group"]).agg(events=t.count(), customers=t.customer_no.nunique())
 
 
 def trends(
