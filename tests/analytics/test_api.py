@@ -68,6 +68,18 @@ def test_every_analysis_answers_over_http_as_on_the_command_line(
         assert bad.json()["message"].startswith("steps '50': "), bad.text
         bad = httpx.get(f"{server.url}/v1/analytics/funnel", headers=reader)
         assert bad.status_code == 400 and bad.json()["message"].startswith("steps: "), bad.text
+        # a misspelled parameter is named, with the ones the route takes, instead of answering the default
+        bad = httpx.get(
+            f"{server.url}/v1/analytics/paths",
+            params={"event": "Product Viewed", "step": "5"},
+            headers=reader,
+        )
+        assert bad.status_code == 400 and bad.json()["code"] == "bad_parameter", bad.text
+        message = bad.json()["message"]
+        assert message.startswith("step '5': not a parameter of /v1/analytics/paths"), message
+        assert "steps" in message and "direction" in message
+        # ... once the key is accepted: without one it is still a 401
+        assert httpx.get(f"{server.url}/v1/analytics/trends", params={"x": "1"}).status_code == 401
         assert httpx.get(f"{server.url}/v1/analytics/trends", headers=home.basic).status_code in (401, 403)
     finally:
         server.kill()

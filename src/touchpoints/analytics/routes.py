@@ -3,7 +3,8 @@
 
 The engine is the home's (``[analytics] engine``); the prepared events are served up to ``[analytics]
 max_staleness_seconds`` old (``data.prepared_at`` says when they were prepared), so a busy site does not
-rebuild them for every request. A bad parameter is a 400 that names it.
+rebuild them for every request. A bad parameter, or one the route does not take, is a 400 that names
+it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse, Response
 
 from touchpoints.analytics.common import AnalysisError, Scope
@@ -64,6 +67,26 @@ def answer(
     return JSONResponse(result, headers={"cache-control": "no-store"})
 
 
+def known_parameters(request: Request, key: ReaderKey) -> None:
+    """A query parameter the route does not take is a 400 that names it (once the key is accepted),
+    instead of being ignored: ``step=5`` for ``steps=5`` would otherwise answer with the default."""
+    route = request.scope["route"]
+
+    def names(d: Dependant) -> set[str]:
+        return {p.alias for p in d.query_params}.union(*(names(sub) for sub in d.dependencies))
+
+    taken = sorted(names(route.dependant))
+    unknown = sorted(set(request.query_params) - set(taken))
+    if unknown:
+        hint = f"not a parameter of {route.path}; it takes {', '.join(taken) or 'none'}"
+        raise RequestValidationError(
+            [{"loc": ("query", name), "input": request.query_params[name], "msg": hint} for name in unknown]
+        )
+
+
+KNOWN = [Depends(known_parameters)]
+
+
 def scope(start: str | None, end: str | None, channels: list[str] | None) -> Scope:
     return Scope(start=start, end=end, channels=tuple(channels or ()))
 
@@ -75,6 +98,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         summary="A funnel: customers reaching each step in order within a window, conversion, drop-off, time",
         response_class=Response,
         responses=RESPONSES,
+        dependencies=KNOWN,
     )
     def funnel_route(
         key: ReaderKey,
@@ -100,7 +124,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
     from touchpoints.analytics import trends as trend_analysis
     from touchpoints.analytics import web
 
-    @app.get("/v1/analytics/trends", tags=["analytics"], response_class=Response, responses=RESPONSES,
+    @app.get("/v1/analytics/trends", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
              summary="Events and unique customers per day, week or month, optionally broken down")  # fmt: skip
     def trends_route(
         key: ReaderKey,
@@ -115,7 +139,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(settings, timezone, lambda eng: trend_analysis.trends(
             eng, event or None, interval, by, scope(start, end, channel)))  # fmt: skip
 
-    @app.get("/v1/analytics/retention", tags=["analytics"], response_class=Response, responses=RESPONSES,
+    @app.get("/v1/analytics/retention", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
              summary="Cohorts by first cohort event, and the share returning in each later period")  # fmt: skip
     def retention_route(
         key: ReaderKey,
@@ -131,7 +155,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(settings, timezone, lambda eng: retention_analysis.retention(
             eng, cohort_event, return_event, period, scope(start, end, channel), periods))  # fmt: skip
 
-    @app.get("/v1/analytics/paths", tags=["analytics"], response_class=Response, responses=RESPONSES,
+    @app.get("/v1/analytics/paths", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
              summary="The most common next or previous steps around an event, as Sankey nodes and links")  # fmt: skip
     def paths_route(
         key: ReaderKey,
@@ -151,7 +175,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(settings, timezone, lambda eng: path_analysis.paths(
             eng, event, direction, steps, scope(start, end, channel), limit, per == "session"))  # fmt: skip
 
-    @app.get("/v1/analytics/sessions", tags=["analytics"], response_class=Response, responses=RESPONSES,
+    @app.get("/v1/analytics/sessions", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
              summary="Sessions, visitors, pageviews, bounce rate, duration and conversion")  # fmt: skip
     def sessions_route(
         key: ReaderKey,
@@ -172,7 +196,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
     def top_route(
         name: str, function: Callable[..., dict[str, Any]], with_by: str | None, summary: str
     ) -> None:
-        @app.get(f"/v1/analytics/{name}", tags=["analytics"], response_class=Response, responses=RESPONSES,
+        @app.get(f"/v1/analytics/{name}", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
                  summary=summary, name=f"analytics_{name.replace('-', '_')}")  # fmt: skip
         def route(
             key: ReaderKey,
@@ -194,7 +218,7 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
     top_route("campaigns", web.campaigns, None, "Sessions per UTM source, medium and campaign")
     top_route("devices", web.devices, "device_type", "Sessions per device type, browser or OS")
 
-    @app.get("/v1/analytics/heatmap", tags=["analytics"], response_class=Response, responses=RESPONSES,
+    @app.get("/v1/analytics/heatmap", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
              summary="Click and scroll heatmap of a page; without page, the pages that have click data")  # fmt: skip
     def heatmap_route(
         key: ReaderKey,
