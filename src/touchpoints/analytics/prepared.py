@@ -100,8 +100,8 @@ def build_sql(gate: Gate) -> str:
     ),
     allowed AS ({allowed})
     SELECT e.message_id,
-        CASE WHEN e._customer IN (SELECT customer_id FROM allowed) THEN e._customer END AS customer_id,
-        CASE WHEN e._customer IN (SELECT customer_id FROM allowed) THEN e._customer_no END AS customer_no,
+        CASE WHEN e._allowed THEN e._customer END AS customer_id,
+        CASE WHEN e._allowed THEN e._customer_no END AS customer_no,
         e.anonymous_id, e.user_id, e.type, {EVENT_NAME_SQL} AS event, e.channel, e.source,
         (e.timestamp AT TIME ZONE 'UTC') AS timestamp,
         e.session_id, e.page_url, e.page_path,
@@ -109,7 +109,7 @@ def build_sql(gate: Gate) -> str:
         e.referrer, e.referrer_host, e.referrer_class, e.utm_source, e.utm_medium, e.utm_campaign,
         e.ua_browser AS browser, e.ua_os AS os, e.ua_device_type AS device_type,
         e.properties::VARCHAR AS properties
-    FROM resolved e
+    FROM (SELECT *, _customer IN (SELECT customer_id FROM allowed) AS _allowed FROM resolved) e
     ) ORDER BY event, timestamp, message_id
     """
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, Response
 
 from touchpoints.analytics.common import AnalysisError, Scope
@@ -71,17 +73,22 @@ def known_parameters(request: Request, key: ReaderKey) -> None:
     """A query parameter the route does not take is a 400 that names it (once the key is accepted),
     instead of being ignored: ``step=5`` for ``steps=5`` would otherwise answer with the default."""
     route = request.scope["route"]
-
-    def names(d: Dependant) -> set[str]:
-        return {p.alias for p in d.query_params}.union(*(names(sub) for sub in d.dependencies))
-
-    taken = sorted(names(route.dependant))
+    taken = _taken(route)
     unknown = sorted(set(request.query_params) - set(taken))
     if unknown:
         hint = f"not a parameter of {route.path}; it takes {', '.join(taken) or 'none'}"
         raise RequestValidationError(
             [{"loc": ("query", name), "input": request.query_params[name], "msg": hint} for name in unknown]
         )
+
+
+def _taken(route: APIRoute) -> tuple[str, ...]:
+    """The query parameters a route takes, its dependencies' included (a handful: no need to keep them)."""
+
+    def names(d: Dependant) -> set[str]:
+        return {p.alias for p in d.query_params}.union(*(names(sub) for sub in d.dependencies))
+
+    return tuple(sorted(names(route.dependant)))
 
 
 KNOWN = [Depends(known_parameters)]
@@ -92,13 +99,14 @@ def scope(start: str | None, end: str | None, channels: list[str] | None) -> Sco
 
 
 def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
-    @app.get(
+    # every route: its own tag, the answers it documents, and a 400 for a parameter it does not take
+    get = partial(
+        app.get, tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN
+    )
+
+    @get(
         "/v1/analytics/funnel",
-        tags=["analytics"],
         summary="A funnel: customers reaching each step in order within a window, conversion, drop-off, time",
-        response_class=Response,
-        responses=RESPONSES,
-        dependencies=KNOWN,
     )
     def funnel_route(
         key: ReaderKey,
@@ -124,8 +132,8 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
     from touchpoints.analytics import trends as trend_analysis
     from touchpoints.analytics import web
 
-    @app.get("/v1/analytics/trends", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
-             summary="Events and unique customers per day, week or month, optionally broken down")  # fmt: skip
+    @get("/v1/analytics/trends",
+         summary="Events and unique customers per day, week or month, optionally broken down")  # fmt: skip
     def trends_route(
         key: ReaderKey,
         event: Annotated[list[str] | None, Query(description="Only these events (repeatable)")] = None,
@@ -139,8 +147,8 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(settings, timezone, lambda eng: trend_analysis.trends(
             eng, event or None, interval, by, scope(start, end, channel)))  # fmt: skip
 
-    @app.get("/v1/analytics/retention", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
-             summary="Cohorts by first cohort event, and the share returning in each later period")  # fmt: skip
+    @get("/v1/analytics/retention",
+         summary="Cohorts by first cohort event, and the share returning in each later period")  # fmt: skip
     def retention_route(
         key: ReaderKey,
         cohort_event: Annotated[str, Query(description="A customer's cohort: the period of their first one")],
@@ -155,8 +163,8 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(settings, timezone, lambda eng: retention_analysis.retention(
             eng, cohort_event, return_event, period, scope(start, end, channel), periods))  # fmt: skip
 
-    @app.get("/v1/analytics/paths", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
-             summary="The most common next or previous steps around an event, as Sankey nodes and links")  # fmt: skip
+    @get("/v1/analytics/paths",
+         summary="The most common next or previous steps around an event, as Sankey nodes and links")  # fmt: skip
     def paths_route(
         key: ReaderKey,
         event: Annotated[str, Query(description="The anchor event")],
@@ -175,8 +183,8 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
         return answer(settings, timezone, lambda eng: path_analysis.paths(
             eng, event, direction, steps, scope(start, end, channel), limit, per == "session"))  # fmt: skip
 
-    @app.get("/v1/analytics/sessions", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
-             summary="Sessions, visitors, pageviews, bounce rate, duration and conversion")  # fmt: skip
+    @get("/v1/analytics/sessions",
+         summary="Sessions, visitors, pageviews, bounce rate, duration and conversion")  # fmt: skip
     def sessions_route(
         key: ReaderKey,
         interval: Annotated[str | None, Query(description="day, week or month")] = None,
@@ -196,8 +204,8 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
     def top_route(
         name: str, function: Callable[..., dict[str, Any]], with_by: str | None, summary: str
     ) -> None:
-        @app.get(f"/v1/analytics/{name}", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
-                 summary=summary, name=f"analytics_{name.replace('-', '_')}")  # fmt: skip
+        @get(f"/v1/analytics/{name}",
+             summary=summary, name=f"analytics_{name.replace('-', '_')}")  # fmt: skip
         def route(
             key: ReaderKey,
             by: Annotated[str | None, Query(description="What to group by")] = None,
@@ -218,8 +226,8 @@ def add_analytics_routes(app: FastAPI, settings: Settings) -> None:
     top_route("campaigns", web.campaigns, None, "Sessions per UTM source, medium and campaign")
     top_route("devices", web.devices, "device_type", "Sessions per device type, browser or OS")
 
-    @app.get("/v1/analytics/heatmap", tags=["analytics"], response_class=Response, responses=RESPONSES, dependencies=KNOWN,
-             summary="Click and scroll heatmap of a page; without page, the pages that have click data")  # fmt: skip
+    @get("/v1/analytics/heatmap",
+         summary="Click and scroll heatmap of a page; without page, the pages that have click data")  # fmt: skip
     def heatmap_route(
         key: ReaderKey,
         page: Annotated[str | None, Query(description="The page's path, e.g. /pricing")] = None,

@@ -2,10 +2,10 @@
 
 The store's prepared tables (``analytics_events``, ``analytics_runs``) are written as Parquet (the events
 partitioned by month, ``month=2026-09/``) to ``[spark] parquet``: a folder, or an object store URL
-(``s3://``, ``gs://``, ``hdfs://``; pyarrow writes it, the cluster reads it). A manifest (``_touchpoints.json``) records which
-preparation the files hold, so they are written again only when the store changed. The session runs on
-``[spark] master`` (``local[2]`` by default) with its time zone set to UTC, so times mean the same as in
-DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
+(``s3://``, ``gs://``, ``hdfs://``; pyarrow writes it, the cluster reads it). A manifest
+(``_touchpoints.json``) records which preparation the files hold, so they are written again only when the
+store changed. The session runs on ``[spark] master`` (``local[2]`` by default) with its time zone set to
+UTC, so times mean the same as in DuckDB. Needs the ``[spark]`` extra (pyspark) and Java 17.
 
 The files go in ``<location>/analytics_events/`` and ``<location>/analytics_runs/`` (each session's and
 customer's runs of events, for paths), and only a folder with the manifest is ever deleted or rewritten.
